@@ -1,0 +1,44 @@
+# fer-kit: `make course` runs the whole notebook chain, `make test` runs the tests.
+# Each creates .venv with the machine's python when it is absent or older than pyproject.toml.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.fer-kit-installed
+COURSE_OUT ?= course-output
+PRESET ?= tiny
+DATASET ?= synthetic
+PYTEST_ARGS ?=
+
+export MPLBACKEND ?= Agg
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED = 1
+
+.PHONY: course test test-fast lint benchmarks lab setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (fer-kit)" >/dev/null
+	@touch $(STAMP)
+
+course: $(STAMP)
+	$(BIN)/fer-kit course run --preset $(PRESET) --dataset $(DATASET) --out $(COURSE_OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check fer_kit tests benchmarks data_scripts
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf $(VENV) $(COURSE_OUT) .pytest_cache

@@ -1,0 +1,1 @@
+"""One module per ``fer-kit`` command group (see :mod:`fer_kit.cli`)."""

@@ -1,0 +1,40 @@
+"""Named size presets shared by preprocessing and the networks (pure data, no TensorFlow).
+
+``paper`` is the configuration of paper section 3.2.1 (16 frames of 112 x 112, widths
+64-128-256-512-512, FC 4096). ``lite`` and ``tiny`` are our own choices so the same code
+runs on a laptop CPU (``lite``) and in CI or graded runs (``tiny``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes for one preset: clip length, crop size, stage widths, FC units."""
+
+    name: str
+    frames: int
+    size: int
+    widths: tuple[int, ...]
+    fc_units: int
+    dropout: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    "paper": Preset("paper", frames=16, size=112, widths=(64, 128, 256, 512, 512), fc_units=4096, dropout=0.5),
+    "lite": Preset("lite", frames=16, size=64, widths=(16, 32, 64, 128, 128), fc_units=256, dropout=0.3),
+    "tiny": Preset("tiny", frames=16, size=32, widths=(8, 16, 32, 32, 32), fc_units=64, dropout=0.2),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; ``ValueError`` listing the known names otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
