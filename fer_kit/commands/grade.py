@@ -1,0 +1,63 @@
+"""``fer-kit grade``: run a class's notebooks headless, check them, write the gradebook and feedback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+ORDER = 75
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "grade",
+        help="grade submitted notebooks: run each with papermill in its own sandbox, check, write a gradebook",
+        description="Run every submitted notebook (SUBMISSIONS/<student>.ipynb, or one folder per student) "
+        "with papermill, the grading parameters (preset tiny) and a fresh python3 kernel, each in its own "
+        "temporary working folder with a time limit; apply the assignment's checks; write GRADEBOOK.csv, "
+        "one feedback Markdown per student in GRADEBOOK_feedback/ and the executed notebooks in "
+        "GRADEBOOK_runs/. A re-run keeps the students whose submission did not change.",
+    )
+    parser.add_argument("submissions", metavar="SUBMISSIONS", help="folder of submitted notebooks")
+    parser.add_argument("--assignment", required=True, metavar="NAME",
+                        help="notebook to grade: 01_ert_landmarks ... 05_confusion_analysis (or 01..05), "
+                        "or the path of a checks module (.py) defining ASSIGNMENT")
+    parser.add_argument("--out", required=True, metavar="GRADEBOOK.csv", help="the gradebook to write")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                        help="wall-clock seconds allowed per notebook (default 600)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="notebooks run at the same time (default 1)")
+    parser.add_argument("--rerun", action="store_true", help="grade every submission again, even unchanged ones")
+    parser.add_argument("--json", action="store_true", help="print a summary as one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # checks may build Keras models for their references
+
+    from fer_kit.errors import FerKitError
+    from fer_kit.grading import get_assignment
+    from fer_kit.grading.runner import grade_class
+
+    from ._shared import print_json
+
+    if args.timeout <= 0 or args.workers < 1:
+        raise FerKitError("--timeout must be positive and --workers at least 1")
+    assignment = get_assignment(args.assignment)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    report = grade_class(args.submissions, assignment, args.out, timeout=args.timeout, workers=args.workers,
+                         rerun=args.rerun, log=log)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        width = max(len(record.student) for record in report.records)
+        for record in report.records:
+            print(f"{record.student:<{width}}  {record.score:>6g} / {record.max_points:<4g} {record.status}")
+        print(f"gradebook: {report.gradebook}")
+        print(f"feedback:  {report.feedback_dir}")
+    return 0

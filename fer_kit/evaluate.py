@@ -1,0 +1,172 @@
+"""Evaluating a trained run: accuracy, macro-F1, per-class recall, confusion matrices (paper 4.2, Figures 6-9).
+
+The confusion matrix ``C[i, j]`` counts clips of true class ``i`` predicted as class ``j``;
+the paper shows it row-normalised in percent (each row sums to 100: row ``i`` is how
+the clips of class ``i`` were labelled, its diagonal is the class's recall).
+
+* accuracy = trace(C) / sum(C)
+* recall_i = C[i, i] / sum_j C[i, j]; precision_i = C[i, i] / sum_j C[j, i]
+* F1_i = 2 P_i R_i / (P_i + R_i); macro-F1 = mean of F1_i over the classes that occur
+  in the truth or the predictions (a class absent from both says nothing).
+
+:func:`evaluate_run` predicts the test clips of a run (the subjects in ``split.json``)
+and writes ``RUN/evaluation/``: ``metrics.json``, ``confusion.json``,
+``confusion.png`` (Figures 7-9), ``curves.png`` (Figure 6) and ``predictions.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer_kit.errors import ModelFileError
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
+    """Counts ``int64[K, K]``: rows are true classes, columns predicted classes."""
+    y_true = np.asarray(y_true, np.int64)
+    y_pred = np.asarray(y_pred, np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length ({len(y_true)} vs {len(y_pred)})")
+    counts = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    return counts
+
+
+def row_percent(counts: np.ndarray) -> np.ndarray:
+    """Row-normalised confusion matrix in percent (rows without clips stay 0)."""
+    counts = np.asarray(counts, np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(100.0 * counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict:
+    """Accuracy, macro-F1, per-class recall / precision / F1 / support, and both confusion matrices."""
+    classes = list(classes)
+    counts = confusion_matrix(y_true, y_pred, len(classes))
+    support = counts.sum(axis=1)
+    predicted = counts.sum(axis=0)
+    hits = np.diag(counts)
+    per_class = {}
+    f1_values = []
+    for i, name in enumerate(classes):
+        recall = hits[i] / support[i] if support[i] else None
+        precision = hits[i] / predicted[i] if predicted[i] else None
+        if support[i] or predicted[i]:
+            p, r = precision or 0.0, recall or 0.0
+            f1 = 2 * p * r / (p + r) if p + r else 0.0
+            f1_values.append(f1)
+        else:
+            f1 = None
+        per_class[name] = {
+            "recall": _round(recall),
+            "precision": _round(precision),
+            "f1": _round(f1),
+            "support": int(support[i]),
+        }
+    total = int(counts.sum())
+    return {
+        "clips": total,
+        "accuracy": _round(hits.sum() / total if total else None),
+        "macro_f1": _round(float(np.mean(f1_values)) if f1_values else None),
+        "per_class_recall": {name: per_class[name]["recall"] for name in classes},
+        "per_class": per_class,
+        "classes": classes,
+        "confusion": counts.tolist(),
+        "confusion_percent": np.round(row_percent(counts), 2).tolist(),
+    }
+
+
+def _round(value, digits: int = 4):
+    return None if value is None else round(float(value), digits)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    cache: str | Path | None = None,
+    split: str = "test",
+    batch_size: int = 8,
+    write: bool = True,
+    plots: bool = True,
+) -> dict:
+    """Predict the ``split`` clips (``test``, ``val`` or ``train``) of a run and measure them.
+
+    ``cache`` overrides the cache folder recorded in ``split.json`` (e.g. after moving it).
+    Writes ``RUN/evaluation/`` (``evaluation-<split>/`` for other splits) unless ``write`` is False.
+    """
+    from fer_kit.pipeline import load_clip_arrays
+    from fer_kit.runs import load_run, predict_probabilities
+    from fer_kit.train import clips_from_record, read_history, write_json
+
+    run_dir = Path(run_dir)
+    split_path = run_dir / "split.json"
+    if not split_path.is_file():
+        raise ModelFileError("no split.json: not a run folder made by `fer-kit train`", run_dir)
+    record = json.loads(split_path.read_text())
+    loaded = load_run(run_dir)
+    clips = clips_from_record(record, split, cache)
+    if list(clips.classes) != list(loaded.classes):
+        raise ModelFileError("split.json and config.json disagree about the classes", run_dir)
+    paths = clips.paths
+    chunks = []
+    for start in range(0, len(paths), 64):  # bounded memory for large test sets
+        faces, local = load_clip_arrays(paths[start : start + 64])
+        chunks.append(predict_probabilities(loaded, faces, local, batch_size=batch_size))
+    probabilities = np.concatenate(chunks)
+    predicted = probabilities.argmax(axis=1)
+    metrics = classification_metrics(clips.labels, predicted, loaded.classes)
+    metrics.update(
+        {
+            "split": split,
+            "model": loaded.kind,
+            "preset": loaded.preset,
+            "subjects": clips.subjects,
+            "validation_from": record.get("validation_from"),
+        }
+    )
+    if write:
+        out = run_dir / ("evaluation" if split == "test" else f"evaluation-{split}")
+        write_json(out / "metrics.json", metrics)
+        write_json(
+            out / "confusion.json",
+            {k: metrics[k] for k in ("classes", "confusion", "confusion_percent")},
+        )
+        table = pd.DataFrame(
+            {
+                "path": clips.rows["path"],
+                "subject": clips.rows["subject"],
+                "label": clips.rows["label"],
+                "predicted": [loaded.classes[i] for i in predicted],
+                **{f"p_{name}": probabilities[:, i] for i, name in enumerate(loaded.classes)},
+            }
+        )
+        tmp = out / ".tmp-predictions.csv"
+        table.to_csv(tmp, index=False)
+        tmp.replace(out / "predictions.csv")
+        if plots:
+            _write_figures(out, metrics, read_history(run_dir), loaded.kind)
+        metrics["output_dir"] = str(out)
+    return metrics
+
+
+def _write_figures(out: Path, metrics: dict, history: pd.DataFrame, kind: str) -> None:
+    import matplotlib.pyplot as plt
+
+    from fer_kit.plots import plot_confusion_matrix, plot_training_curves, save_figure
+
+    accuracy = metrics["accuracy"] or 0.0
+    fig = plot_confusion_matrix(
+        np.asarray(metrics["confusion_percent"]),
+        metrics["classes"],
+        title=f"{kind}: {metrics['split']} confusion matrix (%), accuracy {100 * accuracy:.1f}%",
+    )
+    save_figure(fig, out / "confusion.png")
+    plt.close(fig)
+    if len(history):
+        fig = plot_training_curves(history, title=f"{kind}: training curves")
+        save_figure(fig, out / "curves.png")
+        plt.close(fig)

@@ -1,0 +1,214 @@
+"""Grading checks: a named test worth some points, run against what an executed notebook recorded.
+
+A notebook records its exercise answers with :func:`fer_kit.course.record` under keys
+``exercise_<n>_<name>`` in ``output_dir/results.json``. A :class:`Check` reads those
+values through a :class:`CheckContext`, usually recomputes a reference with ``fer_kit``,
+and compares within a tolerance. The check function returns (optionally a short message)
+when the answer is right and raises :class:`CheckFailed` (or ``AssertionError``) with a
+message the student can act on when it is not; :func:`run_checks` turns that into
+points. A check that crashes on malformed recorded data scores zero with the error as
+its message, so one odd submission can never stop a class being graded.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class CheckFailed(Exception):
+    """The answer is wrong or missing; ``credit`` (0..1) is the fraction of the points still earned."""
+
+    def __init__(self, message: str, credit: float = 0.0) -> None:
+        super().__init__(message)
+        self.credit = min(max(float(credit), 0.0), 1.0)
+
+
+@dataclass
+class CheckContext:
+    """What a check may look at: the recorded results, the output folder, the grading parameters."""
+
+    results: Mapping[str, Any]
+    output_dir: Path
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def value(self, key: str) -> Any:
+        """The recorded value under ``key``; :class:`CheckFailed` saying it was not recorded otherwise."""
+        if key not in self.results:
+            raise CheckFailed(f"`{key}` was not recorded (the exercise cell did not run to its `record(...)` call)")
+        return self.results[key]
+
+    def number(self, key: str) -> float:
+        """The recorded value under ``key`` as a finite float."""
+        return as_number(self.value(key), key)
+
+    def array(self, key: str, shape: Sequence[int | None] | None = None) -> Any:
+        """The recorded value under ``key`` as a float numpy array (optionally of ``shape``, None = any size)."""
+        return as_array(self.value(key), key, shape)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded test: ``function(context)`` passes by returning, fails by raising :class:`CheckFailed`.
+
+    ``keys`` are the results it reads (they also identify the assignment a notebook belongs to).
+    """
+
+    name: str
+    points: float
+    description: str
+    function: Callable[[CheckContext], str | None]
+    keys: tuple[str, ...] = ()
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check on one submission."""
+
+    name: str
+    points: float
+    max_points: float
+    passed: bool
+    message: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def run_check(check: Check, context: CheckContext) -> CheckResult:
+    """Run one check; any exception is a (partial) failure with a message, never a crash."""
+    try:
+        message = check.function(context)
+        return CheckResult(check.name, check.points, check.points, True, str(message or ""), check.description)
+    except CheckFailed as failure:
+        points = round(check.points * failure.credit, 4)
+        return CheckResult(check.name, points, check.points, False, str(failure), check.description)
+    except AssertionError as failure:
+        message = str(failure).strip().splitlines()
+        return CheckResult(check.name, 0.0, check.points, False, message[0] if message else "assertion failed",
+                           check.description)
+    except Exception as error:  # malformed recorded data: the submission's problem, not the grader's
+        return CheckResult(check.name, 0.0, check.points, False,
+                           f"could not check the recorded value ({type(error).__name__}: {error})", check.description)
+
+
+def run_checks(checks: Sequence[Check], context: CheckContext) -> list[CheckResult]:
+    """Run every check in order."""
+    return [run_check(check, context) for check in checks]
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers for writing checks
+# --------------------------------------------------------------------------------------------
+
+
+def as_number(value: Any, what: str) -> float:
+    """``value`` as a finite float, or :class:`CheckFailed` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CheckFailed(f"`{what}` should be a number, got {type(value).__name__} {_short(value)}")
+    if not math.isfinite(value):
+        raise CheckFailed(f"`{what}` should be a finite number, got {value}")
+    return float(value)
+
+
+def as_array(value: Any, what: str, shape: Sequence[int | None] | None = None) -> Any:
+    """``value`` (nested lists) as a float numpy array, optionally checked against ``shape``."""
+    import numpy as np
+
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"`{what}` should be a list of numbers, got {_short(value)}") from None
+    if shape is not None and (
+        array.ndim != len(shape) or any(want is not None and got != want for got, want in zip(array.shape, shape, strict=True))
+    ):
+        wanted = "x".join("N" if size is None else str(size) for size in shape)
+        raise CheckFailed(f"`{what}` should have shape {wanted}, got {'x'.join(map(str, array.shape)) or 'scalar'}")
+    if not np.all(np.isfinite(array)):
+        raise CheckFailed(f"`{what}` contains NaN or infinite values")
+    return array
+
+
+def expect_close(value: Any, reference: Any, what: str, rtol: float = 1e-3, atol: float = 1e-6) -> str:
+    """Pass when ``value`` matches ``reference`` elementwise within ``rtol``/``atol``; else :class:`CheckFailed`."""
+    import numpy as np
+
+    got = as_array(value, what)
+    want = np.asarray(reference, dtype=np.float64)
+    if got.shape != want.shape:
+        raise CheckFailed(f"`{what}` should have shape {want.shape}, got {got.shape}")
+    if not np.allclose(got, want, rtol=rtol, atol=atol):
+        worst = float(np.max(np.abs(got - want))) if got.size else 0.0
+        if got.ndim == 0:
+            raise CheckFailed(f"`{what}` is {float(got):.6g}, expected {float(want):.6g} (tolerance {rtol:g} relative)")
+        raise CheckFailed(f"`{what}` differs from the expected values by up to {worst:.4g} "
+                          f"(tolerance {rtol:g} relative, {atol:g} absolute)")
+    return f"`{what}` matches"
+
+
+def expect_equal(value: Any, reference: Any, what: str) -> str:
+    """Pass when ``value == reference`` (JSON values: lists, strings, numbers, dicts)."""
+    if value != reference:
+        raise CheckFailed(f"`{what}` is {_short(value)}, expected {_short(reference)}")
+    return f"`{what}` is right"
+
+
+def expect_range(value: Any, low: float, high: float, what: str) -> str:
+    """Pass when the number ``value`` lies in ``[low, high]``."""
+    number = as_number(value, what)
+    if not low <= number <= high:
+        raise CheckFailed(f"`{what}` is {number:.6g}, expected between {low:g} and {high:g}")
+    return f"`{what}` = {number:.4g} is plausible"
+
+
+def expect_mapping_close(value: Any, reference: Mapping[str, Any], what: str, rtol: float = 1e-3,
+                         atol: float = 1e-6) -> str:
+    """Pass when the dict ``value`` matches ``reference`` key by key; partial credit per matching key.
+
+    Extra keys are ignored; each reference key must be present and close (numbers or arrays).
+    """
+    if not isinstance(value, Mapping):
+        raise CheckFailed(f"`{what}` should be a dict like {_short(dict(reference))}, got {_short(value)}")
+    wrong = []
+    for key, want in reference.items():
+        if key not in value:
+            wrong.append(f"`{what}[{key!r}]` is missing")
+            continue
+        try:
+            expect_close(value[key], want, f"{what}[{key!r}]", rtol=rtol, atol=atol)
+        except CheckFailed as failure:
+            wrong.append(str(failure))
+    if wrong:
+        credit = 1.0 - len(wrong) / max(len(reference), 1)
+        raise CheckFailed(f"{len(wrong)} of {len(reference)} wrong: {'; '.join(wrong[:4])}", credit)
+    return f"`{what}`: all {len(reference)} values right"
+
+
+_REFERENCE_LOCK = threading.RLock()
+
+
+def reference(function: Callable) -> Callable:
+    """Memoise a reference computation for the grading run, one computation at a time (thread-safe).
+
+    Grading workers are threads; Keras and TensorFlow state is shared, so references are
+    computed under one lock and then reused for every submission.
+    """
+    cached = functools.lru_cache(maxsize=None)(function)
+
+    @functools.wraps(function)
+    def wrapper(*args: Any) -> Any:
+        with _REFERENCE_LOCK:
+            return cached(*args)
+
+    return wrapper
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,96 @@
+"""The networks of the kit: MC-DCN (paper 3.2) and the Table 3 baselines, by name and preset.
+
+>>> from fer_kit.model import build_model
+>>> model = build_model("mcdcn", "tiny", num_classes=7)   # inputs: faces, local_maps; outputs: fused, global, local
+
+Every model takes raw 0..255 clips (scaling to [0, 1] is the model's first layer) and
+returns a dict of softmax outputs; ``fused`` is always the prediction.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from fer_kit.model.baselines import build_c3d, build_cnn
+from fer_kit.model.blocks import CNNBlock
+from fer_kit.model.mcdcn import FACES, LOCAL_MAPS, OUTPUT_NAMES, build_mcdcn, default_head
+from fer_kit.presets import PRESETS, Preset, get_preset
+
+MODEL_KINDS: tuple[str, ...] = ("cnn", "c3d", "mcdcn")
+"""Table 3 order: frame-level CNN, single-stream C3D, MC-DCN."""
+
+_BUILDERS = {"mcdcn": build_mcdcn, "c3d": build_c3d, "cnn": build_cnn}
+
+__all__ = [
+    "CNNBlock",
+    "FACES",
+    "LOCAL_MAPS",
+    "MODEL_KINDS",
+    "OUTPUT_NAMES",
+    "build_c3d",
+    "build_cnn",
+    "build_mcdcn",
+    "build_model",
+    "count_parameters",
+    "default_head",
+    "model_inputs",
+    "model_outputs",
+    "parameter_table",
+]
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in _BUILDERS:
+        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+    return kind
+
+
+def build_model(kind: str, preset: str | Preset, num_classes: int, head: str | None = None) -> keras.Model:
+    """Build model ``kind`` (``mcdcn``, ``c3d`` or ``cnn``) for ``preset`` with ``num_classes`` outputs."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    return _BUILDERS[_check_kind(kind)](preset, num_classes, head=head)
+
+
+def model_inputs(kind: str) -> tuple[str, ...]:
+    """Names of the inputs model ``kind`` reads: both clips for MC-DCN, the face clip otherwise."""
+    return (FACES, LOCAL_MAPS) if _check_kind(kind) == "mcdcn" else (FACES,)
+
+
+def model_outputs(kind: str) -> tuple[str, ...]:
+    """Names of the outputs of model ``kind`` (``fused`` first)."""
+    return OUTPUT_NAMES if _check_kind(kind) == "mcdcn" else ("fused",)
+
+
+def count_parameters(kind: str, preset: str | Preset, num_classes: int = 7) -> dict[str, int]:
+    """``{"total", "trainable"}`` parameter counts of a freshly built model."""
+    model = build_model(kind, preset, num_classes)
+    trainable = int(sum(int(keras.ops.size(w)) for w in model.trainable_weights))
+    total = int(model.count_params())
+    del model
+    keras.backend.clear_session(free_memory=True)
+    return {"total": total, "trainable": trainable}
+
+
+def parameter_table(
+    presets: tuple[str, ...] = tuple(PRESETS), kinds: tuple[str, ...] = MODEL_KINDS, num_classes: int = 7
+) -> list[dict]:
+    """One row per (preset, kind): parameter counts plus the preset's sizes and head."""
+    rows = []
+    for name in presets:
+        preset = get_preset(name)
+        for kind in kinds:
+            counts = count_parameters(kind, preset, num_classes)
+            rows.append(
+                {
+                    "preset": name,
+                    "model": kind,
+                    "input": f"{preset.frames}x{preset.size}x{preset.size}",
+                    "widths": "-".join(str(w) for w in preset.widths),
+                    "fc_units": preset.fc_units,
+                    "head": default_head(preset),
+                    **counts,
+                }
+            )
+    return rows

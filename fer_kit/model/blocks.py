@@ -1,0 +1,108 @@
+"""The CNN block of MC-DCN (paper 3.2.2, Figure 5): a pre-activation residual 3D block.
+
+The block keeps the shortcut clean and puts batch normalisation and ReLU *before*
+each convolution (He et al. 2016, "Identity mappings in deep residual networks",
+reference [30] of the paper)::
+
+    y = Conv3D(ReLU(BN(Conv3D(ReLU(BN(x))))))        residual path, kernel 3 x 3 x 3, stride 1
+    out = x + y                                      identity shortcut
+    out = P(ReLU(BN(x))) + y                         when the width changes: P is a 1 x 1 x 1 projection
+
+Batch normalisation is eq. 6 of the paper; the convolution is eq. 5. With the second
+convolution's weights at zero the block is the identity, which is what makes deep
+stacks easy to optimise.
+
+A kernel of ``(1, 3, 3)`` turns the block into a per-frame 2D block with weights shared
+over time; the frame-level ``cnn`` baseline of Table 3 is built that way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+
+def _triple(value: int | Sequence[int]) -> tuple[int, int, int]:
+    if isinstance(value, int):
+        return (value, value, value)
+    values = tuple(int(v) for v in value)
+    if len(values) != 3:
+        raise ValueError(f"kernel_size needs 3 values (time, height, width), got {values}")
+    return values  # type: ignore[return-value]
+
+
+@keras.saving.register_keras_serializable(package="fer_kit")
+class CNNBlock(layers.Layer):
+    """Pre-activation residual block: BN -> ReLU -> Conv3D, twice, plus a shortcut (paper 3.2.2).
+
+    Args:
+        filters: output channels (the stage width).
+        kernel_size: convolution kernel, ``3`` (= 3 x 3 x 3, the paper) or ``(1, 3, 3)`` (per frame).
+        kernel_initializer: initialiser of the convolutions.
+        momentum: batch-normalisation momentum of the moving statistics (0.9: they settle within the
+            few hundred steps of a small corpus; Keras' default 0.99 needs thousands).
+
+    Input and output are ``(batch, time, height, width, channels)``; only the channel
+    count changes (to ``filters``). Serialisable: ``get_config`` lets a saved ``.keras``
+    model reload.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | Sequence[int] = 3,
+        kernel_initializer: str = "he_normal",
+        momentum: float = 0.9,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _triple(kernel_size)
+        self.kernel_initializer = kernel_initializer
+        self.momentum = float(momentum)
+        self.bn1 = layers.BatchNormalization(momentum=self.momentum, name="bn1")
+        self.conv1 = layers.Conv3D(
+            self.filters, self.kernel_size, padding="same", use_bias=False,
+            kernel_initializer=kernel_initializer, name="conv1",
+        )
+        self.bn2 = layers.BatchNormalization(momentum=self.momentum, name="bn2")
+        self.conv2 = layers.Conv3D(
+            self.filters, self.kernel_size, padding="same", kernel_initializer=kernel_initializer, name="conv2"
+        )
+        self.projection: layers.Conv3D | None = None
+
+    def build(self, input_shape: tuple) -> None:
+        input_shape = tuple(input_shape)
+        if input_shape[-1] != self.filters:
+            self.projection = layers.Conv3D(
+                self.filters, 1, use_bias=False, kernel_initializer=self.kernel_initializer, name="projection"
+            )
+            self.projection.build(input_shape)
+        inner = (*input_shape[:-1], self.filters)
+        self.bn1.build(input_shape)
+        self.conv1.build(input_shape)
+        self.bn2.build(inner)
+        self.conv2.build(inner)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        activated = keras.ops.relu(self.bn1(inputs, training=training))
+        shortcut = inputs if self.projection is None else self.projection(activated)
+        residual = self.conv1(activated)
+        residual = self.conv2(keras.ops.relu(self.bn2(residual, training=training)))
+        return shortcut + residual
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*tuple(input_shape)[:-1], self.filters)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=list(self.kernel_size),
+            kernel_initializer=self.kernel_initializer,
+            momentum=self.momentum,
+        )
+        return config

@@ -1,0 +1,115 @@
+"""MC-DCN, the multi-features cooperative deep convolutional network (paper 3.2.1, Figures 3-4).
+
+Two identical 3D convolutional streams see the two inputs of eq. 3, ``I = (X, X^)``:
+the aligned face clip ``X`` (RGB) and the local-feature-map clip ``X^`` (one channel).
+Each stream (``f`` and ``g`` of eq. 4) is::
+
+    x / 255                                   inputs are raw 0..255 values; scaling lives in the model
+    stem Conv3D 3x3x3 (width[0])
+    5 stages: CNNBlock(width[i]) -> MaxPool   first pool 1x2x2, then 2x2x2 (paper 3.2.1)
+    BN -> ReLU                                closes the last pre-activation block
+    flatten (paper preset) | global average pool (lite, tiny)
+    FC (fc_units, ReLU) -> dropout -> FC (num_classes) = the stream's logits
+
+The fusion ``h`` of eq. 4 is the element-wise average of the two streams' logits,
+followed by the softmax of eq. 1. The model has three named outputs, ``fused``,
+``global`` (face stream) and ``local`` (local-map stream), each a softmax, so the loss
+of eq. 8 can weight them: ``CE(fused) + lambda1 * CE(global) + lambda2 * CE(local)``.
+
+Our choices where the paper is silent: pooling uses ``same`` padding (any clip size
+works; 112 -> 56 -> 28 -> 14 -> 7 -> 4, 16 -> 16 -> 8 -> 4 -> 2 -> 1 frames); the
+``lite`` and ``tiny`` presets use global average pooling before the FC layer so the
+parameter count stays small (a flattened 4 x 4 x 512 map into 4096 units is
+33.6 M weights per stream in the ``paper`` preset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+from fer_kit.model.blocks import CNNBlock
+from fer_kit.presets import Preset
+
+FACES = "faces"
+LOCAL_MAPS = "local_maps"
+OUTPUT_NAMES = ("fused", "global", "local")
+HEADS = ("flatten", "gap")
+
+
+def default_head(preset: Preset) -> str:
+    """``flatten`` for the paper preset (as the paper), ``gap`` (global average pooling) otherwise."""
+    return "flatten" if preset.name == "paper" else "gap"
+
+
+def clip_input(preset: Preset, name: str, channels: int) -> keras.KerasTensor:
+    """A ``(frames, size, size, channels)`` input of raw 0..255 values."""
+    return keras.Input((preset.frames, preset.size, preset.size, channels), name=name)
+
+
+def conv_stream(
+    inputs: keras.KerasTensor,
+    preset: Preset,
+    num_classes: int,
+    name: str,
+    head: str | None = None,
+    kernel_size: int | Sequence[int] = 3,
+    temporal_pooling: bool = True,
+    per_frame: bool = False,
+) -> keras.KerasTensor:
+    """One stream of paper Figure 4; returns its logits.
+
+    ``temporal_pooling=False`` pools 1x2x2 at every stage (time is kept). ``per_frame=True``
+    (with ``kernel_size=(1, 3, 3)`` and no temporal pooling) applies the head to every
+    frame and returns ``(batch, frames, num_classes)`` logits: a frame-level 2D CNN.
+    """
+    head = head or default_head(preset)
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+    x = layers.Rescaling(1.0 / 255.0, name=f"{name}_scale")(inputs)
+    x = layers.Conv3D(
+        preset.widths[0], kernel_size, padding="same", kernel_initializer="he_normal", name=f"{name}_stem"
+    )(x)
+    for stage, width in enumerate(preset.widths, start=1):
+        x = CNNBlock(width, kernel_size=kernel_size, name=f"{name}_block{stage}")(x)
+        pool = (2, 2, 2) if temporal_pooling and stage > 1 else (1, 2, 2)
+        x = layers.MaxPooling3D(pool, padding="same", name=f"{name}_pool{stage}")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.ReLU(name=f"{name}_relu")(x)
+    frames, height, width, channels = x.shape[1:]
+    if per_frame:
+        if head == "gap":
+            x = layers.AveragePooling3D((1, height, width), name=f"{name}_gap")(x)
+            x = layers.Reshape((frames, channels), name=f"{name}_frames")(x)
+        else:
+            x = layers.Reshape((frames, height * width * channels), name=f"{name}_flatten")(x)
+    else:
+        x = layers.GlobalAveragePooling3D(name=f"{name}_gap")(x) if head == "gap" else layers.Flatten(
+            name=f"{name}_flatten"
+        )(x)
+    x = layers.Dense(preset.fc_units, activation="relu", kernel_initializer="he_normal", name=f"{name}_fc")(x)
+    if preset.dropout > 0:
+        x = layers.Dropout(preset.dropout, name=f"{name}_dropout")(x)
+    return layers.Dense(num_classes, name=f"{name}_logits")(x)
+
+
+def build_mcdcn(preset: Preset, num_classes: int, head: str | None = None) -> keras.Model:
+    """The dual-stream MC-DCN (paper 3.2.1, eqs. 1, 3-4).
+
+    Inputs ``faces`` ``(T, S, S, 3)`` and ``local_maps`` ``(T, S, S, 1)``, raw 0..255.
+    Outputs (softmax probabilities): ``fused`` (eq. 1 on the averaged logits), ``global``
+    (the face stream alone) and ``local`` (the local-map stream alone).
+    """
+    faces = clip_input(preset, FACES, 3)
+    local_maps = clip_input(preset, LOCAL_MAPS, 1)
+    global_logits = conv_stream(faces, preset, num_classes, "global", head=head)
+    local_logits = conv_stream(local_maps, preset, num_classes, "local", head=head)
+    fused_logits = layers.Average(name="fusion")([global_logits, local_logits])
+    outputs = {
+        "fused": layers.Activation("softmax", dtype="float32", name="fused")(fused_logits),
+        "global": layers.Activation("softmax", dtype="float32", name="global")(global_logits),
+        "local": layers.Activation("softmax", dtype="float32", name="local")(local_logits),
+    }
+    return keras.Model({FACES: faces, LOCAL_MAPS: local_maps}, outputs, name="mcdcn")

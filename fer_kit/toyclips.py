@@ -1,0 +1,113 @@
+"""Toy clips with a learnable, class-dependent motion: a quick stand-in for a real clip cache.
+
+Each clip shows a bright blob that starts near the centre and drifts in a direction set
+by its class (class ``c`` of ``K`` moves at angle ``2 pi c / K``) over a smooth,
+subject-dependent background; the local-map channel holds the blob alone, as a local
+feature map would hold the moving facial region. Both streams therefore carry the
+label, and so does the motion over time. The cache is written in the same layout as
+:mod:`fer_kit.cache` (``index.csv`` + one ``.npz`` :class:`~fer_kit.clip.Clip` per row),
+so tests, benchmarks and exercises can train and evaluate in seconds without
+preprocessing any video.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fer_kit.clip import Clip
+from fer_kit.labels import EMOTIONS
+
+INDEX_COLUMNS = ("path", "source", "label", "subject", "dataset", "key", "valid_fraction")
+
+
+def toy_clip(
+    label: int,
+    num_classes: int,
+    rng: np.random.Generator,
+    size: int = 32,
+    frames: int = 16,
+    background: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(faces uint8[T,S,S,3], local uint8[T,S,S,1])`` of one toy clip of class ``label``."""
+    angle = 2 * np.pi * label / num_classes + rng.normal(0, 0.15)
+    start = size / 2 + rng.normal(0, size * 0.04, 2)
+    travel = size * rng.uniform(0.25, 0.35)
+    sigma = size * rng.uniform(0.07, 0.1)
+    if background is None:
+        background = np.full((size, size, 3), 90, np.float32)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    faces = np.empty((frames, size, size, 3), np.uint8)
+    local = np.empty((frames, size, size, 1), np.uint8)
+    colour = rng.uniform(150, 220, 3).astype(np.float32)
+    for t in range(frames):
+        progress = t / max(frames - 1, 1)
+        cx = start[0] + travel * progress * np.cos(angle)
+        cy = start[1] + travel * progress * np.sin(angle)
+        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2))
+        image = background * (1 - blob[..., None]) + colour * blob[..., None] + rng.normal(0, 6, (size, size, 3))
+        faces[t] = np.clip(image, 0, 255).astype(np.uint8)
+        local[t, ..., 0] = np.clip(255 * blob + rng.normal(0, 4, (size, size)), 0, 255).astype(np.uint8)
+    return faces, local
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A smooth random RGB gradient: the 'identity' of a toy subject."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    base = rng.uniform(40, 120, 3)
+    slope = rng.uniform(-40, 40, (2, 3))
+    return (base + xx[..., None] * slope[0] + yy[..., None] * slope[1]).astype(np.float32)
+
+
+def write_toy_cache(
+    out_dir: str | Path,
+    classes: Sequence[str] = EMOTIONS,
+    per_class: int = 4,
+    subjects: Sequence[str] = ("s1", "s2", "s3", "s4"),
+    size: int = 32,
+    frames: int = 16,
+    seed: int = 0,
+    dataset: str = "toy",
+) -> Path:
+    """Write ``per_class`` toy clips of every class for every subject to ``out_dir``; return it.
+
+    Layout: ``out_dir/index.csv`` (columns path, source, label, subject, dataset, key,
+    valid_fraction) and ``out_dir/clips/<subject>/<label>-<n>.npz``.
+    """
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for subject in subjects:
+        background = _background(rng, size)
+        for label, name in enumerate(classes):
+            for n in range(per_class):
+                faces, local = toy_clip(label, len(classes), rng, size=size, frames=frames, background=background)
+                relative = Path("clips") / subject / f"{name}-{n:03d}.npz"
+                source = f"toy://{dataset}/{subject}/{name}/{n}"
+                Clip(
+                    faces=faces,
+                    local=local,
+                    landmarks=np.zeros((frames, 68, 2), np.float32),
+                    valid=np.ones(frames, bool),
+                    label=label,
+                    subject=subject,
+                    dataset=dataset,
+                    source=source,
+                    fps=30.0,
+                    meta={"toy": True, "size": size, "frames": frames},
+                ).save(out_dir / relative)
+                key = hashlib.sha1(f"{source}|{size}|{frames}|{seed}".encode()).hexdigest()[:16]
+                rows.append((relative.as_posix(), source, name, subject, dataset, key, 1.0))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=out_dir)
+    with os.fdopen(fd, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(INDEX_COLUMNS)
+        writer.writerows(rows)
+    os.replace(tmp, out_dir / "index.csv")
+    return out_dir

@@ -1,0 +1,114 @@
+"""The clip cache: parallel, atomic, resumable, keyed by source and settings."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+
+from fer_kit.cache import build_cache, load_cache_index, load_cache_settings
+from fer_kit.clip import Clip
+from fer_kit.errors import DatasetLayoutError
+from fer_kit.preprocess import PreprocessSettings
+
+TINY = PreprocessSettings(size=32, frames=8)
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> pd.DataFrame:
+    """Three short face videos, one without a face and one missing file, as a dataset index."""
+    folder = tmp_path_factory.mktemp("videos")
+    face = np.ascontiguousarray(skimage.data.astronaut()[:320, 80:400])
+    rows = []
+    for i, label in enumerate(["happiness", "anger", ""]):
+        frames = [np.roll(face, 3 * (t + i), axis=1) for t in range(6)]
+        rows.append({"source": str(write_video(folder / f"face{i}.avi", frames)), "label": label, "subject": f"s{i}"})
+    rows.append({"source": str(write_video(folder / "blank.avi", [np.full_like(face, 90)] * 6)), "label": "fear"})
+    rows.append({"source": str(folder / "missing.avi"), "label": "sadness"})
+    table = pd.DataFrame(rows)
+    table["dataset"] = "toy"
+    return table
+
+
+def test_build_lists_bad_inputs_and_completes_the_rest(tmp_path: Path, videos) -> None:
+    report = build_cache(videos, tmp_path / "cache", TINY, progress=False)
+    assert (report.total, report.built, report.skipped) == (5, 3, 0)
+    problems = dict(report.failed)
+    assert "no face" in problems[videos.source[3]]
+    assert "no such" in problems[videos.source[4]]
+    index = load_cache_index(tmp_path / "cache")
+    assert list(index.columns[:7]) == ["path", "source", "label", "subject", "dataset", "key", "valid_fraction"]
+    assert index.label.tolist() == ["happiness", "anger", ""]  # unlabelled stays an empty string
+    assert (index.valid_fraction == 1.0).all()
+    for row in index.itertuples():
+        clip = Clip.load(tmp_path / "cache" / row.path)
+        assert clip.faces.shape == (8, 32, 32, 3) and clip.source == row.source
+    assert clip.label is None
+    assert Clip.load(tmp_path / "cache" / index.path[0]).label == 3  # happiness
+    failures = pd.read_csv(tmp_path / "cache" / "failures.csv")
+    assert len(failures) == 2
+    assert load_cache_settings(tmp_path / "cache") == TINY
+    assert not list((tmp_path / "cache").rglob(".tmp-*"))
+
+
+def test_rerun_skips_done_clips_and_changed_settings_rebuild(tmp_path: Path, videos) -> None:
+    good = videos.iloc[:3]
+    build_cache(good, tmp_path / "c", TINY, progress=False)
+    first = load_cache_index(tmp_path / "c")
+    stamps = {p: (tmp_path / "c" / p).stat().st_mtime_ns for p in first.path}
+    again = build_cache(good, tmp_path / "c", TINY, progress=False)
+    assert (again.built, again.skipped) == (0, 3)
+    assert {p: (tmp_path / "c" / p).stat().st_mtime_ns for p in first.path} == stamps
+    changed = PreprocessSettings(size=32, frames=8, contour=False)
+    rebuilt = build_cache(good, tmp_path / "c", changed, progress=False)
+    assert (rebuilt.built, rebuilt.skipped, rebuilt.removed_stale) == (3, 0, 3)
+    second = load_cache_index(tmp_path / "c")
+    assert set(second.key).isdisjoint(first.key)
+    assert len(list((tmp_path / "c" / "clips").glob("*.npz"))) == 3
+
+
+def test_touched_video_is_rebuilt_and_interrupted_run_resumes(tmp_path: Path, videos) -> None:
+    good = videos.iloc[:3]
+    build_cache(good.iloc[:1], tmp_path / "c", TINY, progress=False)  # "interrupted" after one clip
+    (tmp_path / "c" / "clips" / ".tmp-half.npz").write_bytes(b"half")  # a killed worker's leftover
+    old = time.time() - 3600
+    os.utime(tmp_path / "c" / "clips" / ".tmp-half.npz", (old, old))
+    resumed = build_cache(good, tmp_path / "c", TINY, progress=False)
+    assert (resumed.built, resumed.skipped) == (2, 1)
+    assert not (tmp_path / "c" / "clips" / ".tmp-half.npz").exists()
+    source = Path(good.source[0])
+    os.utime(source, (time.time() + 5, time.time() + 5))
+    touched = build_cache(good, tmp_path / "c", TINY, progress=False)
+    assert (touched.built, touched.skipped) == (1, 2)
+
+
+def test_two_workers_build_the_same_cache(tmp_path: Path, videos) -> None:
+    one = build_cache(videos.iloc[:3], tmp_path / "w1", TINY, workers=1, progress=False)
+    two = build_cache(videos, tmp_path / "w2", TINY, workers=2, progress=False)
+    assert one.built == 3 and two.built == 3 and len(two.failed) == 2
+    a, b = load_cache_index(tmp_path / "w1"), load_cache_index(tmp_path / "w2")
+    assert a.key.tolist() == b.key.tolist()
+    for path in a.path:
+        np.testing.assert_array_equal(Clip.load(tmp_path / "w1" / path).faces, Clip.load(tmp_path / "w2" / path).faces)
+
+
+def test_bad_index_and_missing_cache(tmp_path: Path) -> None:
+    with pytest.raises(DatasetLayoutError, match="source"):
+        build_cache(pd.DataFrame({"video": ["x.mp4"]}), tmp_path / "c", TINY, progress=False)
+    with pytest.raises(DatasetLayoutError, match="index.csv"):
+        load_cache_index(tmp_path / "nothing")

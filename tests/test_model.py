@@ -1,0 +1,183 @@
+"""The CNN block, MC-DCN and the baselines (paper 3.2, eqs. 1, 3-8, Table 3)."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from fer_kit.model import (
+    CNNBlock,
+    build_model,
+    count_parameters,
+    model_inputs,
+    model_outputs,
+)
+from fer_kit.presets import get_preset
+
+TINY = get_preset("tiny")
+
+
+def _clips(batch: int = 2, seed: int = 0, preset=TINY) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    shape = (batch, preset.frames, preset.size, preset.size)
+    return {
+        "faces": rng.integers(0, 256, (*shape, 3)).astype(np.float32),
+        "local_maps": rng.integers(0, 256, (*shape, 1)).astype(np.float32),
+    }
+
+
+def test_block_keeps_space_and_time_and_changes_width() -> None:
+    x = np.random.default_rng(0).normal(size=(2, 4, 8, 8, 6)).astype(np.float32)
+    widening = CNNBlock(16)
+    assert tuple(widening(x).shape) == (2, 4, 8, 8, 16)
+    assert widening.projection is not None and widening.projection.kernel.shape == (1, 1, 1, 6, 16)
+    same = CNNBlock(6)
+    assert tuple(same(x).shape) == x.shape
+    assert same.projection is None
+    assert same.conv1.kernel.shape == (3, 3, 3, 6, 6)
+    assert CNNBlock(6, kernel_size=(1, 3, 3)).compute_output_shape(x.shape) == x.shape
+
+
+def test_block_with_zero_residual_weights_is_the_identity() -> None:
+    x = np.random.default_rng(1).normal(size=(2, 4, 8, 8, 8)).astype(np.float32)
+    block = CNNBlock(8)
+    block(x)
+    assert not np.allclose(keras.ops.convert_to_numpy(block(x, training=False)), x)
+    block.conv2.kernel.assign(np.zeros(block.conv2.kernel.shape, np.float32))
+    block.conv2.bias.assign(np.zeros(block.conv2.bias.shape, np.float32))
+    for training in (False, True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(block(x, training=training)), x, atol=1e-6)
+
+
+def test_block_config_round_trip() -> None:
+    block = CNNBlock(12, kernel_size=(1, 3, 3), momentum=0.8, name="b")
+    config = json.loads(json.dumps(block.get_config()))
+    clone = CNNBlock.from_config(config)
+    assert (clone.filters, clone.kernel_size, clone.momentum, clone.name) == (12, (1, 3, 3), 0.8, "b")
+    registered = keras.saving.get_registered_object("fer_kit>CNNBlock")
+    assert registered is CNNBlock
+
+
+def test_mcdcn_fused_output_is_softmax_of_averaged_stream_logits() -> None:
+    model = build_model("mcdcn", TINY, num_classes=5)
+    assert set(model.output) == {"fused", "global", "local"}
+    x = _clips()
+    logits = keras.Model(model.input, [model.get_layer("global_logits").output, model.get_layer("local_logits").output])
+    g, loc = (keras.ops.convert_to_numpy(t) for t in logits(x, training=False))
+    out = {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    np.testing.assert_allclose(out["fused"], softmax((g + loc) / 2), rtol=1e-5, atol=1e-6)  # eq. 1 / eq. 4
+    np.testing.assert_allclose(out["global"], softmax(g), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["local"], softmax(loc), rtol=1e-5, atol=1e-6)
+    assert out["fused"].shape == (2, 5)
+    np.testing.assert_allclose(out["fused"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_streams_are_separate_and_inputs_are_scaled_inside() -> None:
+    model = build_model("mcdcn", TINY, num_classes=3)
+    x = _clips()
+    before = {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
+    changed = dict(x, local_maps=np.zeros_like(x["local_maps"]))
+    after = {k: keras.ops.convert_to_numpy(v) for k, v in model(changed, training=False).items()}
+    np.testing.assert_allclose(after["global"], before["global"], atol=1e-6)  # the face stream ignores the map
+    assert not np.allclose(after["local"], before["local"])
+    assert model.get_layer("global_scale").scale == pytest.approx(1 / 255)
+
+
+def test_baselines_have_one_output_and_the_cnn_averages_frames() -> None:
+    x = {"faces": _clips()["faces"]}
+    for kind in ("c3d", "cnn"):
+        model = build_model(kind, TINY, num_classes=4)
+        assert model_inputs(kind) == ("faces",) and model_outputs(kind) == ("fused",)
+        out = keras.ops.convert_to_numpy(model(x, training=False)["fused"])
+        assert out.shape == (2, 4)
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-5)
+    cnn = build_model("cnn", TINY, num_classes=4)
+    frames = keras.Model(cnn.input, cnn.get_layer("frame_softmax").output)
+    per_frame = keras.ops.convert_to_numpy(frames(x, training=False))
+    assert per_frame.shape == (2, TINY.frames, 4)  # one prediction per frame
+    fused = keras.ops.convert_to_numpy(cnn(x, training=False)["fused"])
+    np.testing.assert_allclose(fused, per_frame.mean(axis=1), atol=1e-6)
+    # frame-level: shuffling the frames of a clip does not change the clip prediction
+    shuffled = {"faces": x["faces"][:, ::-1]}
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(cnn(shuffled, training=False)["fused"]), fused, atol=1e-5)
+
+
+def test_loss_weights_follow_eq_8() -> None:
+    model = build_model("mcdcn", TINY, num_classes=3)
+    x = _clips(batch=4)
+    y = np.array([0, 1, 2, 1])
+    targets = {name: y for name in ("fused", "global", "local")}
+    results = {}
+    for weights in ((1.0, 0.0, 0.0), (1.0, 1.0, 0.5), (0.0, 2.0, 0.0)):
+        model.compile(
+            optimizer="sgd",
+            loss={k: keras.losses.SparseCategoricalCrossentropy() for k in targets},
+            loss_weights=dict(zip(("fused", "global", "local"), weights, strict=True)),
+        )
+        results[weights] = model.evaluate(x, targets, verbose=0, return_dict=True)
+    parts = results[(1.0, 0.0, 0.0)]
+    assert results[(1.0, 0.0, 0.0)]["loss"] == pytest.approx(parts["fused_loss"], rel=1e-5)
+    expected = parts["fused_loss"] + parts["global_loss"] + 0.5 * parts["local_loss"]
+    assert results[(1.0, 1.0, 0.5)]["loss"] == pytest.approx(expected, rel=1e-5)
+    assert results[(0.0, 2.0, 0.0)]["loss"] == pytest.approx(2 * parts["global_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["mcdcn", "cnn"])
+def test_saved_model_reloads_with_identical_predictions(tmp_path, kind) -> None:
+    model = build_model(kind, TINY, num_classes=3)
+    x = {k: v for k, v in _clips().items() if k in model_inputs(kind)}
+    expected = keras.ops.convert_to_numpy(model(x, training=False)["fused"])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    assert any(isinstance(layer, CNNBlock) for layer in loaded.layers)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x, training=False)["fused"]), expected, atol=1e-6)
+
+
+def test_parameter_counts_follow_the_architecture() -> None:
+    c3d = count_parameters("c3d", "tiny", 7)["total"]
+    mcdcn = count_parameters("mcdcn", "tiny", 7)["total"]
+    # two identical streams; only the stem differs (3 input channels against 1)
+    assert mcdcn == 2 * c3d - 27 * 2 * TINY.widths[0]
+    assert count_parameters("cnn", "tiny", 7)["total"] < c3d  # 1x3x3 kernels
+    lite = count_parameters("mcdcn", "lite", 7)
+    assert 0 < lite["trainable"] < lite["total"] < 10_000_000
+
+
+def test_unknown_model_or_preset_is_named() -> None:
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        build_model("resnet", "tiny", 7)
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        build_model("mcdcn", "huge", 7)
+
+
+def test_models_command_prints_counts(capsys) -> None:
+    from fer_kit.cli import main
+
+    assert main(["models", "--preset", "tiny", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = {row["model"]: row for row in report["models"]}
+    assert set(rows) == {"cnn", "c3d", "mcdcn"}
+    assert rows["mcdcn"]["total"] == count_parameters("mcdcn", "tiny", 7)["total"]
+    assert rows["mcdcn"]["input"] == "16x32x32" and rows["mcdcn"]["head"] == "gap"
+    assert main(["models", "--preset", "tiny", "--model", "c3d"]) == 0
+    assert "c3d" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_paper_preset_runs_a_forward_pass_on_the_cpu() -> None:
+    paper = get_preset("paper")
+    model = build_model("mcdcn", paper, num_classes=7)
+    assert model.count_params() > 100_000_000  # flatten 4x4x512 -> FC 4096 per stream, as the paper
+    assert model.get_layer("global_fc").units == 4096
+    out = model(_clips(batch=1, preset=paper), training=False)
+    fused = keras.ops.convert_to_numpy(out["fused"])
+    assert fused.shape == (1, 7)
+    assert fused.sum() == pytest.approx(1.0, abs=1e-5)

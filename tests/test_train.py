@@ -1,0 +1,201 @@
+"""The input pipeline and training: augmentation, class weights, loss going down, resume, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from fer_kit.errors import DatasetLayoutError, ModelFileError
+from fer_kit.pipeline import augment_batch, class_weights, make_dataset, select_clips
+from fer_kit.toyclips import write_toy_cache
+from fer_kit.train import TrainConfig, read_history, train
+
+CLASSES = ("anger", "happiness", "surprise")
+
+
+@pytest.fixture(scope="module")
+def toy_cache(tmp_path_factory) -> Path:
+    """24 toy clips (tiny preset size): 3 classes x 2 clips x 4 subjects."""
+    return write_toy_cache(tmp_path_factory.mktemp("cache"), classes=CLASSES, per_class=2, subjects=("a", "b", "c", "d"))
+
+
+def _config(cache: Path, out: Path, **overrides) -> TrainConfig:
+    values = {"cache": cache, "out": out, "preset": "tiny", "epochs": 3, "batch_size": 6, "tensorboard": False}
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_select_clips_orders_classes_and_drops_unusable_rows(toy_cache, tmp_path) -> None:
+    index = pd.read_csv(toy_cache / "index.csv", dtype=str, keep_default_na=False)
+    index.loc[0, "label"] = ""
+    index.loc[1, "valid_fraction"] = "0.1"
+    index.loc[2, "label"] = "boredom"
+    clips = select_clips(toy_cache, index=index)
+    assert clips.classes == CLASSES  # kit order, not file order
+    assert len(clips) == 21
+    assert clips.dropped == {"unlabelled": 1, "few_faces": 1, "unknown_label": 1}
+    assert select_clips(toy_cache, classes=("surprise", "anger")).labels.max() == 1
+    with pytest.raises(DatasetLayoutError, match="index.csv"):
+        select_clips(tmp_path)
+
+
+def test_memory_and_stream_pipelines_give_the_same_batches(toy_cache) -> None:
+    clips = select_clips(toy_cache)
+    batches = {}
+    for mode in ("memory", "stream"):
+        dataset, info = make_dataset(clips, outputs=("fused", "global"), batch_size=5, mode=mode)
+        assert info.mode == mode and info.batches == 5
+        batches[mode] = list(dataset)
+    x, y = batches["memory"][0]
+    assert x["faces"].shape == (5, 16, 32, 32, 3) and x["local_maps"].shape == (5, 16, 32, 32, 1)
+    assert x["faces"].dtype == tf.float32 and float(tf.reduce_max(x["faces"])) > 1.0  # raw 0..255
+    np.testing.assert_array_equal(y["fused"].numpy(), clips.labels[:5])
+    for (xm, ym), (xs, ys) in zip(batches["memory"], batches["stream"], strict=True):
+        np.testing.assert_array_equal(xm["faces"].numpy(), xs["faces"].numpy())
+        np.testing.assert_array_equal(ym["global"].numpy(), ys["global"].numpy())
+
+
+def test_training_batches_are_shuffled_augmented_and_weighted(toy_cache) -> None:
+    clips = select_clips(toy_cache)
+    weights = np.array([1.0, 2.0, 3.0], np.float32)
+    dataset, _ = make_dataset(clips, inputs=("faces",), batch_size=24, training=True, weights=weights, seed=3)
+    x, y, w = next(iter(dataset))
+    assert set(x) == {"faces"}
+    labels = y["fused"].numpy()
+    assert sorted(labels) == sorted(clips.labels) and not np.array_equal(labels, clips.labels)
+    np.testing.assert_allclose(w.numpy(), weights[labels])
+    x2, y2, _ = next(iter(dataset))  # a new epoch: a new order
+    assert not np.array_equal(y2["fused"].numpy(), labels)
+
+
+def test_augmentation_moves_both_streams_identically() -> None:
+    rng = np.random.default_rng(0)
+    faces = tf.constant(rng.uniform(0, 255, (6, 4, 24, 24, 3)).astype(np.float32))
+    local = faces[..., :1]  # the local map equals the face's red channel
+    out_faces, out_local = augment_batch(faces, local, tf.constant([1, 2], tf.int64))
+    np.testing.assert_allclose(out_local.numpy(), out_faces.numpy()[..., :1], atol=1e-4)
+    assert not np.allclose(out_faces.numpy(), faces.numpy())
+    # flip only: every clip is either unchanged or mirrored left-right, all frames alike
+    flipped, _ = augment_batch(faces, local, tf.constant([5, 6], tf.int64), rotations=())
+    for i in range(6):
+        same = np.allclose(flipped[i].numpy(), faces[i].numpy())
+        mirrored = np.allclose(flipped[i].numpy(), faces[i].numpy()[:, :, ::-1])
+        assert same or mirrored
+    # rotation only: +-9 degrees at most, so the centre pixel stays put
+    rotated, _ = augment_batch(faces, local, tf.constant([7, 8], tf.int64), flip=False)
+    centre = faces.numpy()[:, :, 11:13, 11:13]
+    np.testing.assert_allclose(rotated.numpy()[:, :, 11:13, 11:13].mean(), centre.mean(), rtol=0.05)
+
+
+def test_balanced_class_weights() -> None:
+    weights = class_weights(np.array([0, 0, 0, 1, 2, 2]), 4)
+    np.testing.assert_allclose(weights, [6 / 9, 2.0, 1.0, 1.0])
+
+
+def test_tiny_training_lowers_the_loss_and_writes_the_run_folder(toy_cache, tmp_path) -> None:
+    from fer_kit.cli import main
+
+    out = tmp_path / "run"
+    code = main(["train", "--cache", str(toy_cache), "--out", str(out), "--preset", "tiny", "--epochs", "4",
+                 "--batch-size", "6", "--no-tensorboard", "--json"])
+    assert code == 0
+    for name in ("config.json", "split.json", "model.keras", "history.csv", "history.json", "summary.json"):
+        assert (out / name).is_file(), name
+    history = read_history(out)
+    assert list(history["epoch"]) == [0, 1, 2, 3]
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert history["learning_rate"].iloc[-1] == pytest.approx(1e-4, rel=1e-3)  # 0.01 -> 0.0001 (paper 4.1)
+    split = json.loads((out / "split.json").read_text())
+    assert not set(split["train_subjects"]) & set(split["test_subjects"])
+    assert not set(split["val_subjects"]) & set(split["test_subjects"])
+    assert split["validation_from"] == "test"  # 3 training subjects at most: too few to carve a validation set
+    config = json.loads((out / "config.json").read_text())
+    assert config["classes"] == list(CLASSES) and config["train"]["lambda_global"] == 0.5
+    # a finished run is not retrained; a different configuration in the same folder is refused
+    assert train(_config(toy_cache, out, epochs=4)) == out
+    with pytest.raises(ModelFileError, match="different configuration"):
+        train(_config(toy_cache, out, epochs=5))
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+
+class _Epochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.begun = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.begun.append(epoch)
+
+
+def test_an_interrupted_run_resumes_after_its_last_epoch(toy_cache, tmp_path) -> None:
+    config = _config(toy_cache, tmp_path / "run", epochs=4, val_size=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, callbacks=[_Interrupt()], verbose=0)
+    assert list(read_history(config.out)["epoch"]) == [0, 1]
+    assert not (Path(config.out) / "model.keras").exists()
+    epochs = _Epochs()
+    train(config, callbacks=[epochs], verbose=0)
+    assert epochs.begun == [2, 3]
+    assert list(read_history(config.out)["epoch"]) == [0, 1, 2, 3]
+    assert not (Path(config.out) / "backup").exists()
+    summary = json.loads((Path(config.out) / "summary.json").read_text())
+    assert summary["epochs_run"] == 4
+
+
+def test_same_seed_same_run(toy_cache, tmp_path) -> None:
+    losses = []
+    for name in ("a", "b", "c"):
+        seed = 1 if name == "c" else 0
+        run = train(_config(toy_cache, tmp_path / name, epochs=1, model="c3d", seed=seed), verbose=0)
+        losses.append(read_history(run)[["loss", "val_loss"]].to_numpy())
+    np.testing.assert_array_equal(losses[0], losses[1])
+    assert not np.array_equal(losses[0], losses[2])
+
+
+def test_bad_settings_are_refused(toy_cache, tmp_path) -> None:
+    with pytest.raises(ValueError, match="unknown model"):
+        _config(toy_cache, tmp_path, model="vgg")
+    with pytest.raises(ValueError, match="test_size"):
+        _config(toy_cache, tmp_path, test_size=0)
+    with pytest.raises(DatasetLayoutError, match="preset 'lite'"):
+        train(_config(toy_cache, tmp_path / "r", preset="lite"))
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from fer_kit.train import TrainConfig, train
+    run = train(TrainConfig(cache=sys.argv[1], out=sys.argv[2], preset="tiny", epochs=1, batch_size=6,
+                            distribute="mirrored", tensorboard=False), verbose=0)
+    print(json.dumps(json.loads((run / "summary.json").read_text())))
+    """
+)
+
+
+def test_mirrored_strategy_on_two_logical_cpus(toy_cache, tmp_path) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(toy_cache), str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["devices"] == 2
+    assert np.isfinite(read_history(tmp_path / "run")["loss"]).all()
