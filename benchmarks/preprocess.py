@@ -14,10 +14,10 @@ The two modes alternate clip by clip and each clip keeps its fastest of ``--roun
 runs, so load from other processes hits both alike.
 
 ``fps_workers_N``: source frames per second of ``fer_kit.cache.build_cache`` (16-frame
-clips, the ``paper`` preset) with N worker processes, end to end (worker start-up
-included) over ``--copies`` links to each clip (target:
-2 workers >= 1.7x one worker); ``startup_seconds_workers_N`` is the separately timed cost of
-starting such a pool. Also per-stage times: ms per face for the 68-point
+clips, the ``paper`` preset) with ``workers=N`` (this process + N - 1 spawned helpers),
+end to end, helper start-up included, over ``--copies`` links to each clip (target:
+2 workers >= 1.7x one worker); ``startup_seconds_workers_N`` is the separately timed cost
+of starting the N - 1 helpers. Also per-stage times: ms per face for the 68-point
 predictor, ms per frame for detection, decoding, alignment and the local feature map.
 
     python benchmarks/preprocess.py --json
@@ -123,7 +123,7 @@ def _workers_run(paths: list[Path], copies: int, workers: int, settings) -> dict
                 links.append(str(link))
                 frames += video_info(path)[0]
         index = pd.DataFrame({"source": links, "label": "", "subject": "", "dataset": "bench"})
-        startup = _pool_startup(workers) if workers > 1 else 0.0
+        startup = _pool_startup(workers - 1) if workers > 1 else 0.0
         start = time.perf_counter()
         report = build_cache(index, Path(tmp) / "cache", settings, workers=workers, progress=False)
         seconds = time.perf_counter() - start
@@ -133,7 +133,7 @@ def _workers_run(paths: list[Path], copies: int, workers: int, settings) -> dict
 
 
 def _pool_startup(workers: int) -> float:
-    """Seconds to start a spawn pool of ``workers`` processes with the model loaded (as build_cache does)."""
+    """Seconds to start a spawn pool of ``workers`` helper processes with the model loaded (as build_cache does)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

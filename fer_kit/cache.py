@@ -12,8 +12,9 @@
   ``index.csv`` and ``failures.csv`` are written atomically at the end. Nothing
   half-written stays: leftover temp files of a killed run are removed on the next one,
   and clips no longer in the index (e.g. built with old settings) are deleted.
-- Work runs in ``workers`` processes (``spawn`` context: safe with dlib and TensorFlow
-  in the parent); each loads the landmark model once. Scripts that call this with
+- Work runs in ``workers`` processes: this one plus ``workers - 1`` spawned helpers
+  (``spawn`` context: safe with dlib and TensorFlow in the parent), each loading the
+  landmark model once. Scripts that call this with
   ``workers > 1`` need the usual ``if __name__ == "__main__":`` guard. Bad inputs (missing, unreadable,
   no face ...) are listed in the report and in ``failures.csv``; the rest completes.
 """
@@ -304,27 +305,38 @@ def build_cache(
 
 
 def _run(todo: list[tuple[int, dict]], workers: int, context: str):
-    """Yield ``(position, result)`` as tasks finish, in this process or in a pool of ``workers``."""
+    """Yield ``(position, result)`` as tasks finish.
+
+    ``workers`` counts this process too: it works through the queue itself while
+    ``workers - 1`` spawned processes start up (about a second each: imports and the
+    landmark model) and join in, so starting the pool costs no idle time.
+    """
     if not todo:
         return
+    queue = list(todo)
     if workers <= 1 or len(todo) == 1:
-        for position, task in todo:
+        for position, task in queue:
             yield position, _build_one(task)
         return
     import multiprocessing
 
     ctx = multiprocessing.get_context(context)
-    workers = min(workers, len(todo))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+    helpers = min(workers, len(todo)) - 1
+    with ProcessPoolExecutor(max_workers=helpers, mp_context=ctx, initializer=_init_worker) as pool:
         pending: dict[Future, int] = {}
-        queue = list(todo)
         try:
-            # Keep at most two tasks per worker queued, so an interrupt stops quickly.
             while queue or pending:
-                while queue and len(pending) < 2 * workers:
+                # Keep two tasks per helper queued (so an interrupt stops quickly) ...
+                while queue and len(pending) < 2 * helpers:
                     position, task = queue.pop(0)
                     pending[pool.submit(_build_one, task)] = position
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                # ... and do the next one here meanwhile.
+                if queue:
+                    position, task = queue.pop(0)
+                    yield position, _build_one(task)
+                    finished = [future for future in pending if future.done()]
+                else:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     position = pending.pop(future)
                     try:

@@ -193,6 +193,7 @@ class ERTOptions:
     num_test_splits: int = 20
     lambda_param: float = 0.1
     translation_jitter: float = 0.1
+    padding: float = 0.0
     flip: bool = True
     threads: int = 0
     seed: int = 0
@@ -210,6 +211,7 @@ class ERTOptions:
         options.feature_pool_size = self.feature_pool_size
         options.num_test_splits = self.num_test_splits
         options.lambda_param = self.lambda_param
+        options.feature_pool_region_padding = self.padding
         options.num_threads = self.threads or (os.cpu_count() or 1)
         options.random_seed = str(self.seed)
         options.be_verbose = False

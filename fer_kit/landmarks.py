@@ -264,7 +264,7 @@ def _procrustes_residual(a: np.ndarray, b: np.ndarray) -> float:
     if na < 1e-6 or nb < 1e-6:
         return float("inf")
     a0, b0 = a0 / na, b0 / nb
-    u, s, vt = np.linalg.svd(a0.T @ b0)
+    _, s, _ = np.linalg.svd(a0.T @ b0)
     return float(np.sqrt(max(0.0, 2.0 - 2.0 * s.sum())))
 
 

@@ -109,3 +109,36 @@ def predict_probabilities(run: LoadedRun, faces, local=None, batch_size: int = 8
         chunks.append(np.asarray(out["fused"] if isinstance(out, dict) else out))
     k = len(run.classes)
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, k), np.float32)
+
+
+def export_model(
+    model: keras.Model,
+    folder: str | Path,
+    classes: tuple[str, ...] | list[str],
+    clip_settings: dict | None = None,
+    **train_info,
+) -> Path:
+    """Write ``folder/model.keras`` + ``folder/config.json`` so :func:`load_run` and ``fer-kit predict`` can use it.
+
+    ``train_info`` (e.g. ``model="mcdcn", preset="tiny"``) is stored as the ``train`` section.
+    """
+    import os
+    import tempfile
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs = model.output["fused"].shape[-1] if isinstance(model.output, dict) else model.output.shape[-1]
+    if len(classes) != outputs:
+        raise ValueError(f"{len(classes)} class names for a model with {outputs} outputs")
+    tmp = folder / f".tmp-{os.getpid()}-model.keras"
+    try:
+        model.save(tmp)
+        os.replace(tmp, folder / "model.keras")
+    finally:
+        tmp.unlink(missing_ok=True)
+    config = {"train": {"model": model.name, **train_info}, "classes": list(classes), "clip_settings": clip_settings or {}}
+    fd, tmp_json = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(config, handle, indent=2)
+    os.replace(tmp_json, folder / "config.json")
+    return folder

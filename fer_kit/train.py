@@ -63,7 +63,9 @@ class TrainConfig:
     ``lambda_local`` (eq. 8's lambda1 and lambda2; ignored by single-output baselines).
     ``distribute``: ``auto`` mirrors over GPUs when more than one is visible, ``mirrored``
     forces :class:`tf.distribute.MirroredStrategy` (on all GPUs, else all logical CPUs),
-    ``none`` never distributes.
+    ``none`` never distributes. ``precise_bn``: batches of training clips used to
+    re-estimate the batch-norm statistics before each validation (0: off; see
+    :func:`recalibrate_batchnorm`; skipped under a distribution strategy).
     """
 
     cache: str
@@ -101,6 +103,7 @@ class TrainConfig:
     workers: int | None = None
     tensorboard: bool = True
     head: str | None = None
+    precise_bn: int = 8
 
     def __post_init__(self) -> None:
         self.cache = str(self.cache)
@@ -377,6 +380,52 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    """Every batch-normalisation layer of ``model``, including those inside CNN blocks."""
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+
+
+def recalibrate_batchnorm(model: keras.Model, dataset: tf.data.Dataset, max_batches: int = 8) -> int:
+    """Re-estimate the BN moving statistics as the plain average over ``max_batches`` batches ("precise BN").
+
+    With momentum ``m`` the moving statistics forget slowly; on a small corpus (a few
+    steps per epoch) they lag far behind the weights, and the network evaluates
+    (``training=False``) on stale statistics. Setting the momentum of batch ``i`` to
+    ``i / (i + 1)`` makes the moving values the exact mean of the batches seen, so
+    validation, early stopping and the saved model use statistics of the current weights.
+    Returns the number of batches used.
+    """
+    layers_ = batchnorm_layers(model)
+    saved = [layer.momentum for layer in layers_]
+    used = 0
+    try:
+        for used, batch in enumerate(dataset.take(max_batches)):
+            for layer in layers_:
+                layer.momentum = used / (used + 1)
+            model(batch[0], training=True)
+        used += 1
+    finally:
+        for layer, momentum in zip(layers_, saved, strict=True):
+            layer.momentum = momentum
+    return used
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Before each validation (and at the end of training), recalibrate BN statistics on training clips."""
+
+    def __init__(self, dataset: tf.data.Dataset, max_batches: int = 8) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.max_batches = max_batches
+
+    def on_test_begin(self, logs=None) -> None:
+        recalibrate_batchnorm(self.model, self.dataset, self.max_batches)
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds the optimiser's current learning rate to each epoch's logs (history ``learning_rate``)."""
 
@@ -459,12 +508,16 @@ def train(
         compile_model(model, config, total_steps)
 
     best = BestCheckpoint(run / "checkpoints", "val_loss" if val_ds is not None else "loss", config.patience)
+    calibration = make_dataset(train_set, training=False, **common)[0] if config.precise_bn else None
+    distributed = strategy.num_replicas_in_sync > 1
     kit_callbacks: list[keras.callbacks.Callback] = [
         LearningRateLogger(),
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
         best,
         keras.callbacks.BackupAndRestore(str(run / "backup")),
     ]
+    if calibration is not None and val_ds is not None and not distributed:
+        kit_callbacks.insert(0, PreciseBatchNorm(calibration, config.precise_bn))
     if config.tensorboard and _tensorboard_available():
         kit_callbacks.append(keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False, profile_batch=0))
     started = time.perf_counter()
@@ -479,6 +532,8 @@ def train(
     seconds = time.perf_counter() - started
     if best.weights_path.is_file():
         model.load_weights(best.weights_path)
+    if calibration is not None and val_ds is None and not distributed:
+        recalibrate_batchnorm(model, calibration, config.precise_bn)
     save_model_atomic(model, run / "model.keras")
     history = read_history(run)
     write_json(run / "history.json", {column: history[column].tolist() for column in history.columns})

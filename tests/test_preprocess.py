@@ -76,7 +76,7 @@ def test_folder_of_frames_and_time_window(tmp_path: Path, face) -> None:
     clip = preprocess_video(folder, settings)
     assert clip.faces.shape == (8, 48, 48, 3)
     indices = np.array(clip.meta["frame_indices"])
-    assert 30 - 8 <= indices.min() and indices.max() <= 30 + 8  # 0.5 s around 1.0 s at 30 fps
+    assert indices.min() >= 30 - 8 and indices.max() <= 30 + 8  # 0.5 s around 1.0 s at 30 fps
 
 
 def test_process_frames_marks_faceless_frames(face) -> None:
@@ -118,3 +118,20 @@ def test_pexels_no_face_and_face_leaving(pexels_dir: Path) -> None:
     clip = preprocess_video(pexels_dir / "face_noface.mov", settings)
     assert clip.valid[0] and not clip.valid[-1]
     assert 0.2 < clip.valid.mean() < 0.8
+
+
+def test_preprocess_command_builds_a_cache(cremad_dir: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    from fer_kit.cache import load_cache_index
+    from fer_kit.cli import main
+
+    args = ["preprocess", str(cremad_dir), "--dataset", "crema-d", "--out", str(tmp_path / "cache")]
+    assert main([*args, "--preset", "tiny", "--limit", "2", "--no-progress", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["built"], report["failed"]) == (2, 0)
+    index = load_cache_index(tmp_path / "cache")
+    assert set(index.label) <= set(EMOTIONS) and (index["size"] == 32).all()
+    assert main([*args, "--preset", "tiny", "--limit", "2", "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == 2
+    assert main([*args, "--preset", "no-such-preset"]) == 2

@@ -49,7 +49,7 @@ def test_attention_favours_mouth_corners_and_folds_and_excludes_forehead(aligned
     lm = aligned.landmarks
     heat = attention_map(lm, 112)
     assert heat.dtype == np.float32 and heat.shape == (112, 112)
-    assert 0.0 <= heat.min() and heat.max() <= 1.0
+    assert heat.min() >= 0.0 and heat.max() <= 1.0
 
     def mean_in(name):
         return heat[region_mask(lm, name, 112)].mean()

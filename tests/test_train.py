@@ -160,7 +160,7 @@ def test_same_seed_same_run(toy_cache, tmp_path) -> None:
     losses = []
     for name in ("a", "b", "c"):
         seed = 1 if name == "c" else 0
-        run = train(_config(toy_cache, tmp_path / name, epochs=1, model="c3d", seed=seed), verbose=0)
+        run = train(_config(toy_cache, tmp_path / name, epochs=1, model="cnn", seed=seed), verbose=0)
         losses.append(read_history(run)[["loss", "val_loss"]].to_numpy())
     np.testing.assert_array_equal(losses[0], losses[1])
     assert not np.array_equal(losses[0], losses[2])

@@ -25,7 +25,7 @@ def test_dark_line_gives_energy_flat_skin_none(method) -> None:
     lined = skin.copy()
     lined[50:52, 20:90] = 90  # a dark horizontal crease
     energy = wrinkle_energy(lined, method)
-    assert energy.dtype == np.float32 and 0.0 <= energy.min() and energy.max() <= 1.0
+    assert energy.dtype == np.float32 and energy.min() >= 0.0 and energy.max() <= 1.0
     assert energy[48:54, 30:80].max(axis=0).min() > 0.8  # strong all along the crease
     assert energy[10:30, :].max() < 0.05  # far from the crease
     bright = skin.copy()

@@ -32,9 +32,9 @@ from .action_units import mouth_opening, to_face_units
 
 MIN_IOD_PX = 24.0
 """Eye-centre distance below which a face is too small to animate (it would be upscaled > 2.5x)."""
-MAX_YAW_RATIO = 0.55
+MAX_YAW_RATIO = 0.45
 """Skip faces whose nose-to-jaw distances differ more than this ratio (min/max): turned away."""
-MAX_MOUTH_OPENING = 0.15
+MAX_MOUTH_OPENING = 0.16
 """Skip faces whose inner lips are further apart than this (IOD): not a neutral mouth."""
 
 

@@ -7,7 +7,8 @@ frames at any depth. Subject: the first folder below the class folder when the c
 sit deeper (``ROOT/happy/alice/clip1.mp4`` -> ``alice``), else the first group of
 ``subject_pattern`` (a regular expression searched in the file name, e.g. ``r"^(\\w+?)_"``),
 else the file name itself (then every clip is its own subject and a subject split is a
-random split). Class folders that are not labels are skipped and counted.
+random split). Class folders that are not labels, and loose still photos (not clips),
+are skipped and counted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import KIT_LABELS, layout_error, make_index, media_items, normalise_label, require_dir
+from ._common import KIT_LABELS, image_suffixes, layout_error, make_index, media_items, normalise_label, require_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,14 +44,16 @@ def index(
         if label is None:
             skipped[f"folder {class_dir.name!r} is not a label"] += 1
             continue
+        stills = [p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in image_suffixes()]
+        if stills:  # a clip is a video or a folder of frames; loose photos are not clips
+            skipped["still images (not clips)"] += len(stills)
         for item in media_items(class_dir):
             if item == class_dir:
-                item_parts: tuple[str, ...] = ()
-            else:
-                item_parts = item.relative_to(class_dir).parts
+                continue
+            parts = item.relative_to(class_dir).parts
             name = item.stem if item.is_file() else item.name
-            if len(item_parts) > 1:
-                subject = item_parts[0]
+            if len(parts) > 1:
+                subject = parts[0]
             elif pattern and (match := pattern.search(name)):
                 subject = match.group(1) if match.groups() else match.group(0)
             else:

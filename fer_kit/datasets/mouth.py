@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 CAVITY_RGB = np.array([58.0, 24.0, 26.0])
-TEETH_RGB = np.array([236.0, 226.0, 204.0])
+TEETH_RGB = np.array([228.0, 212.0, 184.0])
 SEAM_RGB = np.array([92.0, 42.0, 40.0])
 UPPER_INNER = [60, 61, 62, 63, 64]
 LOWER_INNER = [64, 65, 66, 67, 60]
