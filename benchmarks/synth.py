@@ -7,6 +7,10 @@
 Generation is timed from scratch into a temporary folder (photo preparation and video
 writing included). The face check then decodes every frame of every clip and runs
 dlib's HOG detector at upsample 0, as preprocessing does on its detection frames.
+``separability`` is a learnability check: the landmark motion dlib's predictor finds
+between the first and the last frame (face units), classified by nearest class centroid
+with a subject-disjoint split (a fifth of the identities held out); chance is 1/7.
+It is only reported with at least 5 subjects.
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import pandas as pd
 
+    from fer_kit.datasets.action_units import to_face_units
     from fer_kit.datasets.sheet import contact_sheet_from_folder
     from fer_kit.datasets.synth import generate_synthetic
-    from fer_kit.landmarks import detect_faces
+    from fer_kit.labels import EMOTIONS
+    from fer_kit.landmarks import detect_faces, predict_landmarks
     from fer_kit.video import read_video
 
     with tempfile.TemporaryDirectory(prefix="fer-kit-synth-") as scratch:
@@ -53,15 +59,31 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         found, frames, per_label = 0, 0, {}
         detect_seconds = 0.0
-        for source, label in zip(table["source"], table["label"], strict=True):
+        motion = []  # (features, label, subject) for the separability check
+        for source, label, subject in zip(table["source"], table["label"], table["subject"], strict=True):
             video = read_video(out / source)
             t0 = time.perf_counter()
-            hits = sum(bool(detect_faces(frame, upsample=0)) for frame in video.frames)
+            boxes = [detect_faces(frame, upsample=0) for frame in video.frames]
             detect_seconds += time.perf_counter() - t0
+            hits = sum(bool(b) for b in boxes)
             found += hits
             frames += len(video.frames)
             got, total = per_label.get(label, (0, 0))
             per_label[label] = (got + hits, total + len(video.frames))
+            if boxes[0] and boxes[-1]:
+                first = predict_landmarks(video.frames[0], boxes[0][0])
+                last = predict_landmarks(video.frames[-1], boxes[-1][0])
+                motion.append(((to_face_units(last) - to_face_units(first)).ravel(), label, subject))
+        separability = None
+        people = sorted({m[2] for m in motion})
+        if len(people) >= 5:
+            held_out = set(np.random.default_rng(0).choice(people, max(1, len(people) // 5), replace=False))
+            train = [m for m in motion if m[2] not in held_out]
+            test = [m for m in motion if m[2] in held_out]
+            centroids = {e: np.mean([f for f, lab, _ in train if lab == e], axis=0)
+                         for e in EMOTIONS if any(lab == e for _, lab, _ in train)}
+            hits = [min(centroids, key=lambda e: np.linalg.norm(f - centroids[e])) == lab for f, lab, _ in test]
+            separability = round(float(np.mean(hits)), 3)
         size = sum((out / s).stat().st_size for s in table["source"])
         if args.sheet:
             contact_sheet_from_folder(out, args.sheet)
@@ -78,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             "face_found_fraction": round(found / max(frames, 1), 4),
             "face_found_by_label": {k: round(a / b, 4) for k, (a, b) in sorted(per_label.items())},
             "detector_ms_per_frame": round(1000 * detect_seconds / max(frames, 1), 1),
+            "separability": separability,
             "mean_intensity": round(float(pd.to_numeric(table["intensity"]).mean()), 3),
             "python": platform.python_version(),
             "numpy": np.__version__,

@@ -94,3 +94,103 @@ def plot_gradient_flow(flows: Sequence[Any]):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- 01: detection and ERT
+def plot_detections(images: Sequence[tuple[str, np.ndarray, Sequence]], columns: int = 3):
+    """Images with their detector boxes and scores: ``[(title, image, [(box, score), ...]), ...]``."""
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
+    rows = int(np.ceil(len(images) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    for ax, (title, image, found) in zip(axes.flat, images, strict=False):
+        ax.imshow(image)
+        for rank, (box, score) in enumerate(found):
+            left, top, right, bottom = box
+            colour = "gold" if rank == 0 else "cyan"
+            ax.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, lw=2, ec=colour))
+            ax.text(left, top - 4, f"{score:+.2f}", color=colour, fontsize=8, weight="bold")
+        ax.set_title(title, fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_landmarks_grid(items: Sequence[tuple[str, np.ndarray, np.ndarray]], columns: int = 4, numbers: bool = False):
+    """Faces with their 68 points: ``[(title, image, points[68, 2]), ...]`` (points as dots, optional indices)."""
+    plt = _pyplot()
+    rows = int(np.ceil(len(items) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
+    for ax, (title, image, points) in zip(axes.flat, items, strict=False):
+        ax.imshow(image)
+        ax.scatter(points[:, 0], points[:, 1], s=6, c="lime")
+        if numbers:
+            for k, (x, y) in enumerate(points):
+                ax.text(x + 1, y - 1, str(k), fontsize=5, color="yellow")
+        ax.set_title(title, fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ced(rows: Sequence[Mapping], limit: float = 0.15):
+    """Cumulative error distribution: fraction of test faces with NME below x, one line per model."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for row in rows:
+        errors = np.sort(np.asarray(row["errors"]))
+        fraction = np.arange(1, len(errors) + 1) / len(errors)
+        ax.step(errors, fraction, where="post", label=f"{row['name']} (mean NME {row['nme_mean']:.4f})")
+    ax.axvline(0.08, color="grey", ls=":", lw=1)
+    ax.text(0.081, 0.03, "failure threshold", color="grey", fontsize=8)
+    ax.set_xlim(0, limit)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("NME (mean error / outer-eye-corner distance)")
+    ax.set_ylabel("fraction of test faces")
+    ax.set_title("Cumulative error distribution on held-out faces")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_cascade_predictions(image: np.ndarray, truth: np.ndarray, rows: Sequence[Mapping], index: int,
+                             box: Sequence | None = None):
+    """One test face: the ground truth and each model's prediction side by side (crop around the face)."""
+    plt = _pyplot()
+    x0, y0 = np.maximum(truth.min(axis=0) - 25, 0).astype(int)
+    x1, y1 = (truth.max(axis=0) + 25).astype(int)
+    crop = image[y0:y1, x0:x1]
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.6), squeeze=False)
+    for ax, row in zip(axes[0], rows, strict=True):
+        points = row["predicted"][index]
+        ax.imshow(crop)
+        ax.scatter(truth[:, 0] - x0, truth[:, 1] - y0, s=8, c="lime", label="truth")
+        ax.scatter(points[:, 0] - x0, points[:, 1] - y0, s=8, c="red", marker="x", label="predicted")
+        ax.set_title(f"{row['name']}\nNME {row['errors'][index]:.4f}", fontsize=9)
+        ax.axis("off")
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- 02: regions
+def plot_region_change(table, measures: Sequence[str] = ("motion", "texture"), order: Sequence[str] | None = None):
+    """Heatmaps emotion x region of the mean change from neutral to apex, one per measure (long table input)."""
+    plt = _pyplot()
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(measures), figsize=(6.5 * len(measures), 4.2), squeeze=False)
+    for ax, measure in zip(axes[0], measures, strict=True):
+        pivot = table[table["measure"] == measure].pivot_table(index="label", columns="region", values="value")
+        if order is not None:
+            pivot = pivot[[r for r in order if r in pivot.columns]]
+        sns.heatmap(pivot, annot=True, fmt=".3f", cmap="rocket_r", ax=ax, cbar=False, annot_kws={"fontsize": 7})
+        ax.set_title(f"{measure}: mean change neutral -> apex")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", labelrotation=40)
+    fig.tight_layout()
+    return fig

@@ -29,6 +29,30 @@ from fer_kit.regions import REGION_NAMES, REGION_PARTS
 # ----------------------------------------------------------------------------- 01: ERT cascades
 
 
+def landmark_samples(
+    folder: str | Path, limit: int | None = None, test_fraction: float = 0.2, seed: int = 0, workers: int = 2
+) -> tuple[list, list]:
+    """Training and test faces (:class:`fer_kit.ert.ERTSample`) from a folder of image + ``.pts`` pairs.
+
+    The first ``limit`` pairs (sorted by path) are used; a face goes to the test part when a
+    hash of its file name and ``seed`` falls below ``test_fraction`` (reproducible, independent
+    of the folder's order). Every face's box comes from the face detector
+    (:func:`fer_kit.ert.build_samples`); training faces the detector misses keep a box derived
+    from their points, test faces it misses are left out (as :func:`fer_kit.ert.evaluate_ert` does).
+    """
+    import hashlib
+
+    from fer_kit.ert import build_samples, find_annotated_images
+
+    pairs = find_annotated_images(folder)[:limit]
+    is_test = [int.from_bytes(hashlib.sha1(f"{seed}:{image.name}".encode()).digest()[:8], "big") / 2**64
+               < test_fraction for image, _ in pairs]
+    samples = build_samples(pairs, workers=workers)
+    train = [s for s, test in zip(samples, is_test, strict=True) if not test]
+    test = [s for s, test in zip(samples, is_test, strict=True) if test and s.detected]
+    return train, test
+
+
 def predict_samples(samples: Sequence, predictor) -> np.ndarray:
     """Predicted landmarks ``float32[N, 68, 2]`` of each sample's face box (:class:`fer_kit.ert.ERTSample`)."""
     from fer_kit.landmarks import predict_landmarks

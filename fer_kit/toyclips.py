@@ -1,13 +1,16 @@
 """Toy clips with a learnable, class-dependent motion: a quick stand-in for a real clip cache.
 
-Each clip shows a bright blob that starts near the centre and drifts in a direction set
-by its class (class ``c`` of ``K`` moves at angle ``2 pi c / K``) over a smooth,
-subject-dependent background; the local-map channel holds the blob alone, as a local
-feature map would hold the moving facial region. Both streams therefore carry the
-label, and so does the motion over time. The cache is written in the same layout as
-:mod:`fer_kit.cache` (``index.csv`` + one ``.npz`` :class:`~fer_kit.clip.Clip` per row),
-so tests, benchmarks and exercises can train and evaluate in seconds without
-preprocessing any video.
+Each clip shows a mirror-symmetric pair of bright blobs (two "brows") over a smooth,
+subject-dependent background. Over the clip the pair moves up or down and spreads or
+narrows, by an amount and direction set by its class (:data:`MOTIONS`), with random
+start, size, colour and noise. Because the pattern is left-right symmetric, the
+horizontal flip of paper 2.4 keeps the label, as it does for a face. The local-map
+channel holds the blobs alone, as a local feature map holds the moving facial regions,
+so both streams carry the label, and the motion over time carries it too.
+
+The cache is written in the layout of :mod:`fer_kit.cache` (``index.csv`` + one
+``.npz`` :class:`~fer_kit.clip.Clip` per row), so tests, benchmarks and exercises can
+train and evaluate in seconds without preprocessing any video.
 """
 
 from __future__ import annotations
@@ -27,30 +30,39 @@ from fer_kit.labels import EMOTIONS
 INDEX_COLUMNS = ("path", "source", "label", "subject", "dataset", "key", "valid_fraction")
 
 
+MOTIONS: tuple[tuple[int, int], ...] = ((-1, 0), (1, 0), (0, 1), (0, -1), (-1, 1), (1, -1), (-1, -1), (1, 1))
+"""Per class: (vertical direction, spreading direction) of the blob pair; class ``c`` uses ``MOTIONS[c]``."""
+
+
 def toy_clip(
     label: int,
-    num_classes: int,
     rng: np.random.Generator,
     size: int = 32,
     frames: int = 16,
     background: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(faces uint8[T,S,S,3], local uint8[T,S,S,1])`` of one toy clip of class ``label``."""
-    angle = 2 * np.pi * label / num_classes + rng.normal(0, 0.15)
-    start = size / 2 + rng.normal(0, size * 0.04, 2)
-    travel = size * rng.uniform(0.25, 0.35)
-    sigma = size * rng.uniform(0.07, 0.1)
+    """``(faces uint8[T,S,S,3], local uint8[T,S,S,1])`` of one toy clip of class ``label`` (< 8)."""
+    if not 0 <= label < len(MOTIONS):
+        raise ValueError(f"toy clips have {len(MOTIONS)} classes at most, got label {label}")
+    rise, spread = MOTIONS[label]
+    cx = size / 2 + rng.normal(0, size * 0.02)
+    cy = size / 2 + rng.normal(0, size * 0.03)
+    separation = size * rng.uniform(0.35, 0.45)
+    travel = size * rng.uniform(0.15, 0.22)
+    sigma = size * rng.uniform(0.06, 0.08)
     if background is None:
         background = np.full((size, size, 3), 90, np.float32)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     faces = np.empty((frames, size, size, 3), np.uint8)
     local = np.empty((frames, size, size, 1), np.uint8)
-    colour = rng.uniform(150, 220, 3).astype(np.float32)
+    colour = rng.uniform(170, 230, 3).astype(np.float32)
     for t in range(frames):
         progress = t / max(frames - 1, 1)
-        cx = start[0] + travel * progress * np.cos(angle)
-        cy = start[1] + travel * progress * np.sin(angle)
-        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2))
+        y = cy + rise * travel * progress
+        half = (separation + spread * travel * progress) / 2
+        blob = np.zeros((size, size), np.float32)
+        for x in (cx - half, cx + half):
+            blob = np.maximum(blob, np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2)))
         image = background * (1 - blob[..., None]) + colour * blob[..., None] + rng.normal(0, 6, (size, size, 3))
         faces[t] = np.clip(image, 0, 255).astype(np.uint8)
         local[t, ..., 0] = np.clip(255 * blob + rng.normal(0, 4, (size, size)), 0, 255).astype(np.uint8)
@@ -87,7 +99,7 @@ def write_toy_cache(
         background = _background(rng, size)
         for label, name in enumerate(classes):
             for n in range(per_class):
-                faces, local = toy_clip(label, len(classes), rng, size=size, frames=frames, background=background)
+                faces, local = toy_clip(label, rng, size=size, frames=frames, background=background)
                 relative = Path("clips") / subject / f"{name}-{n:03d}.npz"
                 source = f"toy://{dataset}/{subject}/{name}/{n}"
                 Clip(

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--faces", help="folder of face photos to animate besides the built-in ones")
     synth.add_argument("--no-builtin", action="store_true", help="leave out the built-in faces (needs --faces)")
     synth.add_argument("--max-faces", type=int, help="use at most this many photos of --faces")
-    synth.add_argument("--per-class", type=int, default=8, help="clips per emotion in total (default 8)")
+    synth.add_argument("--per-class", type=int, default=8,
+                       help="clips per emotion (default 8); clip k animates photo k mod n, so up to N photos are used")
     synth.add_argument("--emotions", nargs="+", choices=EMOTION_CHOICES, default=list(EMOTION_CHOICES))
     synth.add_argument("--length", type=int, default=24, help="frames per clip at 25 fps (default 24)")
     synth.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
@@ -123,8 +124,8 @@ def run_synth(args: argparse.Namespace) -> int:
         print(f"{report['clips']} clips of {report['subjects']} subjects in {report['out']} "
               f"({report['made']} made, {report['reused']} kept, {len(report['failed'])} failed) "
               f"in {report['seconds']} s")
-        if skipped or report["face_report"].get("undetected"):
-            print(f"face photos: {report['face_report']}")
+        if skipped:
+            print(f"face photos: {report['face_report']['used']} used, skipped: {skipped}")
         for rel, message in report["failed"].items():
             print(f"failed: {rel}: {message}", file=sys.stderr)
     return 0 if not report["failed"] else 1

@@ -191,7 +191,6 @@ class AnimatedFace:
         extra, self._extra_weights = self._extra_points(self.neutral, lo, hi)
         origin, axes = face_frame(face.landmarks)
         control_units = np.concatenate([photo_units, extra])
-        self._n_extra = len(extra)
         self._extra_units = extra
         self.warp = PiecewiseAffineWarp(face.image, origin + control_units @ axes)
 

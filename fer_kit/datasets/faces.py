@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import functools
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,13 +145,11 @@ def _subject_table(folder: Path) -> dict[Path, str]:
     return table
 
 
-def load_face_folder(
-    folder: str | Path, use_pts: bool = True, limit: int | None = None, progress: bool = False
-) -> FaceFolder:
-    """All animatable faces of ``folder`` (recursive, sorted), skipping unusable photos with a reason.
+def iter_face_folder(folder: str | Path, use_pts: bool = True) -> Iterator[tuple[FaceSource | None, str, Path]]:
+    """Walk the photos of ``folder`` (recursive, sorted): ``(face or None, reason it was skipped, path)``.
 
-    ``limit`` stops after that many usable faces. ``DatasetLayoutError`` when the folder
-    is missing or holds no image at all.
+    Lazy, so a caller needing only a few faces reads only a few photos.
+    ``DatasetLayoutError`` when the folder is missing or holds no image at all.
     """
     from fer_kit.ert import read_pts
     from fer_kit.landmarks import face_landmarks
@@ -163,35 +162,45 @@ def load_face_folder(
     if not images:
         raise DatasetLayoutError(f"no face photos ({', '.join(IMAGE_SUFFIXES)}) in this folder", folder)
     subjects = _subject_table(folder)
-    result = FaceFolder([], Counter())
-    iterator = images
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(images, desc="faces", unit="photo")
-    for path in iterator:
-        if limit is not None and len(result.faces) >= limit:
-            break
-        reason = None
+    for path in images:
         try:
             image = read_image(path)
         except InputFileError:
-            reason = "unreadable"
-        if reason is None:
-            pts = path.with_suffix(".pts")
-            if use_pts and pts.is_file():
-                try:
-                    landmarks = read_pts(pts, n_points=68)
-                except InputFileError:
-                    landmarks = None
-            else:
-                landmarks = face_landmarks(image)
-            reason = "no face found" if landmarks is None else check_face(landmarks)
+            yield None, "unreadable", path
+            continue
+        pts = path.with_suffix(".pts")
+        if use_pts and pts.is_file():
+            try:
+                landmarks = read_pts(pts, n_points=68)
+            except InputFileError:
+                landmarks = None
+        else:
+            landmarks = face_landmarks(image)
+        reason = "no face found" if landmarks is None else check_face(landmarks)
         if reason is not None:
-            result.skipped[reason] += 1
-            result.examples.setdefault(reason, str(path))
+            yield None, reason, path
             continue
         key = "-".join(path.relative_to(folder).with_suffix("").parts)
         face_id = subjects.get(path.resolve()) or key
-        result.faces.append(FaceSource(face_id, image, landmarks.astype(np.float32), str(path), key))
+        yield FaceSource(face_id, image, landmarks.astype(np.float32), str(path), key), "", path
+
+
+def load_face_folder(
+    folder: str | Path, use_pts: bool = True, limit: int | None = None, progress: bool = False
+) -> FaceFolder:
+    """The animatable faces of ``folder`` (see :func:`iter_face_folder`); ``limit`` stops after that many."""
+    result = FaceFolder([], Counter())
+    walk = iter_face_folder(folder, use_pts)
+    if progress:
+        from tqdm import tqdm
+
+        walk = tqdm(walk, desc="face photos", unit="photo")
+    for face, reason, path in walk:
+        if face is None:
+            result.skipped[reason] += 1
+            result.examples.setdefault(reason, str(path))
+            continue
+        result.faces.append(face)
+        if limit is not None and len(result.faces) >= limit:
+            break
     return result

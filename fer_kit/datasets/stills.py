@@ -69,13 +69,13 @@ def export_landmark_faces(
 
     from fer_kit.ert import write_pts
 
-    from .synth import _resolve_faces
+    from .synth import select_faces
 
     if n < 1:
         raise ValueError("n must be >= 1")
     if image_format not in ("png", "jpg"):
         raise ValueError("image_format must be 'png' or 'jpg'")
-    chosen, _ = _resolve_faces(faces, builtin, None, progress=False)
+    chosen, _ = select_faces(faces, builtin, needed=n)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     prepared: dict[str, AnimatedFace] = {}

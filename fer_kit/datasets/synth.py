@@ -36,7 +36,7 @@ import os
 import time
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,7 +47,7 @@ from fer_kit.labels import EMOTIONS
 
 from .action_units import EMOTION_PROTOTYPES
 from .animate import AnimatedFace, ClipPlan, NoiseBank, plan_clip
-from .faces import FaceSource, builtin_faces, load_face_folder
+from .faces import FaceSource, builtin_faces, iter_face_folder
 
 LABELS_FILE = "labels.csv"
 SETTINGS_FILE = "synth.json"
@@ -138,23 +138,57 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str = "
     return path
 
 
-def _resolve_faces(faces, builtin: bool, limit: int | None, progress: bool) -> tuple[list[FaceSource], dict]:
-    chosen: list[FaceSource] = builtin_faces() if builtin else []
-    report: dict = {"builtin": len(chosen)}
+def _candidates(faces, builtin: bool, max_faces: int | None) -> Iterator[tuple[FaceSource | None, str, str]]:
+    """Built-in faces first, then the folder's (or the given) faces: ``(face or None, skip reason, origin)``."""
+    if builtin:
+        for face in builtin_faces():
+            yield face, "", face.origin
     if faces is None:
-        pass
-    elif isinstance(faces, (str, Path)):
-        folder = load_face_folder(faces, limit=limit, progress=progress)
-        chosen += folder.faces
-        report.update(folder=str(faces), found=len(folder.faces), skipped=dict(folder.skipped))
-    else:
-        chosen += list(faces)
-    keys = Counter(face.key for face in chosen)
-    duplicated = [key for key, n in keys.items() if n > 1]
+        return
+    given = iter_face_folder(faces) if isinstance(faces, (str, Path)) else ((f, "", f.origin) for f in faces)
+    taken = 0
+    for face, reason, origin in given:
+        if face is not None:
+            if max_faces is not None and taken >= max_faces:
+                return
+            taken += 1
+        yield face, reason, str(origin)
+
+
+def select_faces(
+    faces, builtin: bool, needed: int, max_faces: int | None = None, check: Callable[[FaceSource], bool] | None = None,
+    progress: bool = False,
+) -> tuple[list[FaceSource], dict]:
+    """The first ``needed`` usable photos (built-in, then ``faces``) and a report of those skipped.
+
+    Photos are read lazily, so asking for a few faces of a large folder reads only a few
+    photos. ``check`` (e.g. "the detector finds it once animated") rejects more.
+    """
+    chosen: list[FaceSource] = []
+    skipped: Counter = Counter()
+    walk = _candidates(faces, builtin, max_faces)
+    if progress and isinstance(faces, (str, Path)):
+        from tqdm import tqdm
+
+        walk = tqdm(walk, desc="face photos", unit="photo")
+    for face, reason, _origin in walk:
+        if len(chosen) >= needed:
+            break
+        if face is None:
+            skipped[reason] += 1
+        elif check is not None and not check(face):
+            skipped["face not found once animated"] += 1
+        else:
+            chosen.append(face)
+    duplicated = [key for key, n in Counter(face.key for face in chosen).items() if n > 1]
     if duplicated:
         raise ValueError(f"two face photos share the key {duplicated[0]!r}")
     if not chosen:
-        raise DatasetLayoutError("no usable face to animate (built-in faces off and no face found)", str(faces))
+        raise DatasetLayoutError(
+            f"no usable face to animate (skipped: {dict(skipped) or 'none given'})", str(faces or "built-in faces")
+        )
+    report = {"used": len(chosen), "builtin": builtin, "folder": str(faces) if isinstance(faces, (str, Path)) else None,
+              "skipped": dict(sorted(skipped.items()))}
     return chosen, report
 
 
@@ -219,11 +253,12 @@ def generate_synthetic(
 ):
     """Write synthetic expression clips and ``out/labels.csv``; return the label table (pandas).
 
-    ``faces``: a folder of face photos (or a list of :class:`FaceSource`) used besides the
-    built-in faces (``builtin=False`` leaves those out); ``max_faces`` keeps the first
-    usable ones. ``per_class`` clips of each emotion are made in total, the photos taken in
-    turn, so every identity shows every emotion when ``per_class`` allows. Photos the
-    detector cannot find once animated are dropped (``check_faces``). Existing clips of
+    ``faces``: a folder of face photos (or a list of :class:`FaceSource`) used after the
+    built-in faces (``builtin=False`` leaves those out); ``max_faces`` caps the photos
+    taken from it. ``per_class`` clips of each emotion are made; clip k of every emotion
+    animates photo k mod n, so every identity shows every emotion, as in the acted
+    corpora, and at most ``per_class`` photos are used (the first usable ones). Photos
+    the detector cannot find once animated are passed over (``check_faces``). Existing clips of
     an interrupted run with the same settings are kept (resume); a folder made with other
     settings raises ``DatasetLayoutError``. ``df.attrs`` reports faces, skipped photos,
     clips made / reused / failed and the time taken.
@@ -249,22 +284,21 @@ def generate_synthetic(
                 f"holds synthetic clips made with other settings ({previous}); use another folder or delete it",
                 out,
             )
-    chosen, face_report = _resolve_faces(faces, builtin, max_faces, progress)
     animated: dict[str, AnimatedFace] = {}
-    undetected = []
-    for face in chosen:
+
+    def usable(face: FaceSource) -> bool:
         candidate = AnimatedFace(face)
         if check_faces and not _detectable(candidate, settings):
-            undetected.append(face.key)
-            continue
+            return False
         animated[face.key] = candidate
-    if not animated:
-        raise DatasetLayoutError("the detector finds none of the animated faces", str(faces or "built-in faces"))
-    usable = [face for face in chosen if face.key in animated]
-    face_report["undetected"] = len(undetected)
+        return True
+
+    # clip k of every emotion animates photo k mod n: as in the acted corpora, every identity
+    # shows every emotion; per_class photos at most are needed
+    usable_faces, face_report = select_faces(faces, builtin, per_class, max_faces, usable, progress)
     temp = {
         "settings": settings.to_dict(),
-        "faces": [{"key": f.key, "subject": f.face_id, "photo": f.origin} for f in usable],
+        "faces": [{"key": f.key, "subject": f.face_id, "photo": f.origin} for f in usable_faces],
     }
     tmp = settings_path.with_name(f".{SETTINGS_FILE}.partial")
     tmp.write_text(json.dumps(temp, indent=1), encoding="utf-8")
@@ -272,9 +306,9 @@ def generate_synthetic(
 
     suffix = CODECS[codec][1]
     rows, jobs = [], {}
-    for e, emotion in enumerate(emotions):
+    for emotion in emotions:
         for k in range(per_class):
-            face = usable[(e * per_class + k) % len(usable)]
+            face = usable_faces[k % len(usable_faces)]
             s = clip_seed(seed, face.key, emotion, k)
             rel = f"clips/{emotion}/{face.key}_{emotion}_{k:03d}{suffix}"
             rows.append({"source": rel, "label": emotion, "subject": face.face_id, "face": face.key,
@@ -297,9 +331,12 @@ def generate_synthetic(
                 bar.update(1)
 
     if workers > 1 and len(pending) > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: the caller (a notebook) may hold TensorFlow or other threads
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             for results in pool.map(_run_job, pending, [str(out)] * len(pending), [settings] * len(pending),
                                     [save_landmarks] * len(pending)):
                 collect(results)
@@ -323,9 +360,8 @@ def generate_synthetic(
     table = pd.DataFrame(table_rows, columns=list(LABEL_COLUMNS))
     _write_csv_atomic(table, out / LABELS_FILE)
     table.attrs.update(
-        faces=len(usable),
+        faces=len(usable_faces),
         face_report=face_report,
-        undetected_faces=undetected,
         made=sum(isinstance(v, dict) for v in infos.values()),
         reused=len(rows) - len(infos),
         failed=failed,

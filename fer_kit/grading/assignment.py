@@ -11,7 +11,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,16 +39,21 @@ class Assignment:
 
     ``name`` is the notebook stem (``02_wrinkle_regions``), which the student release stamps
     into ``metadata["fer_kit"]["assignment"]``. ``parameters`` are passed to the notebook's
-    ``parameters`` cell (the grader adds ``output_dir`` and ``work_dir``). ``prepare``, when
-    given, builds inputs shared by every submission once per grading run (``prepare(folder)
-    -> extra parameters``); each submission then works on its own copy of ``folder``.
+    ``parameters`` cell (the grader adds ``output_dir`` and ``work_dir``).
+
+    With ``solution_run`` the grader first runs the instructor's notebook (``solution``, by
+    default ``notebooks/<name>.ipynb``) once with the same parameters: what it leaves in its
+    ``work_dir`` (generated data, caches, trained runs) is copied to every student's run, so
+    students do not rebuild it, and what it records is handed to the checks as
+    ``context.reference``. A solution that does not run cleanly stops the grading.
     """
 
     name: str
     checks: tuple[Check, ...]
     parameters: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMETERS))
     title: str = ""
-    prepare: Callable[[Path], Mapping[str, Any]] | None = None
+    solution_run: bool = False
+    solution: str = ""
     source_file: str = ""
 
     @property
@@ -60,12 +65,28 @@ class Assignment:
         """Every results key the checks read."""
         return {key for check in self.checks for key in check.keys}
 
+    def solution_path(self) -> Path:
+        """The instructor's notebook: ``solution`` (relative to the checks module), else the course's."""
+        if self.solution:
+            path = Path(self.solution)
+            if not path.is_absolute() and self.source_file:
+                path = Path(self.source_file).parent / path
+            return path
+        from fer_kit.course import default_notebooks_dir
+
+        return default_notebooks_dir() / f"{self.name}.ipynb"
+
     def fingerprint(self) -> str:
-        """A hash of the checks' source and the parameters: a changed grader re-grades everybody."""
+        """A hash of the checks, the parameters and (with ``solution_run``) the solution notebook.
+
+        A changed grader re-grades everybody on the next run.
+        """
         digest = hashlib.sha256(json.dumps(dict(self.parameters), sort_keys=True, default=str).encode())
         if self.source_file and Path(self.source_file).is_file():
             digest.update(Path(self.source_file).read_bytes())
         digest.update(repr([(check.name, check.points) for check in self.checks]).encode())
+        if self.solution_run and self.solution_path().is_file():
+            digest.update(self.solution_path().read_bytes())
         return digest.hexdigest()[:16]
 
 

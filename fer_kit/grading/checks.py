@@ -31,11 +31,19 @@ class CheckFailed(Exception):
 
 @dataclass
 class CheckContext:
-    """What a check may look at: the recorded results, the output folder, the grading parameters."""
+    """What a check may look at.
+
+    ``results``: what the submission recorded; ``output_dir``: its output folder; ``parameters``:
+    the grading parameters; ``reference``: what the instructor's solution recorded under the same
+    parameters (empty unless the assignment has a solution run); ``work_dir``: the solution run's
+    work folder (its data and runs; None without a solution run).
+    """
 
     results: Mapping[str, Any]
     output_dir: Path
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    reference: Mapping[str, Any] = field(default_factory=dict)
+    work_dir: Path | None = None
 
     def value(self, key: str) -> Any:
         """The recorded value under ``key``; :class:`CheckFailed` saying it was not recorded otherwise."""
