@@ -58,6 +58,7 @@ class ChainError(FerKitError):
         self.cell = cell
         self.ename = ename
         self.evalue = evalue
+        self.report: ChainReport | None = None  # set by run_chain: what ran before the failure
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,6 +489,7 @@ def run_chain(
         if failure:
             break
     if failure:
+        failure.report = report
         raise failure
     return report
 

@@ -103,7 +103,9 @@ def process_frames(
     """Run landmarks, alignment and local maps on ALL given RGB frames (steps 2-4 of the module doc).
 
     Frames without a face reuse the nearest valid landmarks (so their crop shows the
-    place where the face was) and are marked invalid. ``NoFaceError`` if no frame has a face.
+    place where the face was) and are marked invalid. When no frame has a face at the
+    detector's native scale (faces under about 80 px), the frames are searched once more
+    upsampled; ``NoFaceError`` if still no frame has a face.
     """
     from fer_kit.align import align_face
     from fer_kit.landmarks import track_landmarks
@@ -114,6 +116,8 @@ def process_frames(
     if n == 0:
         raise InputFileError("no frames to process")
     track = track_landmarks(frames, detect_every=settings.detect_every, predictor=predictor, upsample=settings.upsample)
+    if not track.valid.any() and settings.upsample == 0:  # small faces: look again on frames doubled in size
+        track = track_landmarks(frames, detect_every=settings.detect_every, predictor=predictor, upsample=1)
     if not track.valid.any():
         raise NoFaceError(f"no face found in any of the {n} frames")
     s = settings.size

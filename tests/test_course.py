@@ -153,3 +153,35 @@ def test_cli_reports_failing_notebook_in_one_line(three_notebooks: Path, tmp_pat
 def test_cli_rejects_missing_notebooks_folder(tmp_path: Path, capsys) -> None:
     assert main(["course", "run", "--notebooks", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "no such notebooks folder" in capsys.readouterr().err
+
+
+def test_cli_release_writes_student_notebooks(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "student"
+    assert main(["course", "release", "--out", str(out), "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)["notebooks"]
+    assert [Path(p).stem for p in written] == list(course.NOTEBOOKS)
+    for path in written:
+        text = Path(path).read_text()
+        assert "BEGIN SOLUTION" not in text and "raise NotImplementedError()" in text
+
+
+def test_ensure_dataset_needs_data_dir_for_real_corpora(tmp_path: Path) -> None:
+    from fer_kit.errors import DatasetLayoutError
+
+    with pytest.raises(DatasetLayoutError, match="data_dir"):
+        course.ensure_dataset(tmp_path, "savee")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        course.ensure_dataset(tmp_path, "nosuchcorpus")
+
+
+def test_ensure_dataset_reads_a_given_synthetic_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "synth"
+    (folder / "clips").mkdir(parents=True)
+    for name in ("a.avi", "b.avi"):
+        (folder / "clips" / name).write_bytes(b"x")
+    (folder / "labels.csv").write_text("source,label,subject\nclips/a.avi,anger,p1\nclips/b.avi,fear,p2\n")
+    index = course.ensure_dataset(tmp_path / "work", "synthetic", data_dir=folder)
+    assert list(index["label"]) == ["anger", "fear"] and set(index["dataset"]) == {"synthetic"}
+    assert not (tmp_path / "work" / "data").exists()  # nothing generated
+    assert course.cache_dir_for(tmp_path, index, "tiny").parent == tmp_path / "cache"
+    assert course.cache_dir_for(tmp_path, index, "tiny") != course.cache_dir_for(tmp_path, index, "tiny", wrinkles=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -12,6 +13,8 @@ import psutil
 from nbformat.v4 import new_code_cell
 
 from fer_kit.cli import main
+from fer_kit.grading import get_assignment
+from fer_kit.grading.runner import grade_class
 from fer_kit.release import release_notebooks
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
@@ -168,16 +171,21 @@ def test_grade_a_class(tmp_path, capsys):
     assert _read(gradebook)[1]["dave"]["score"] == "7"
 
 
-def test_grade_odd_submissions_in_their_own_sandboxes(tmp_path, capsys):
-    """Empty file, wrong assignment, folder submission, a notebook emptying its working folder."""
+def test_grade_odd_submissions_in_their_own_sandboxes(tmp_path):
+    """Empty file, wrong assignment, folder submission, a notebook emptying its working folder.
+
+    The assignment runs its solution first: every student starts from a private copy of what
+    the solution left in its work folder, and the solution's own folder stays as it was.
+    """
     subs = _make_odd_class(tmp_path)
     before = _hashes(subs)
+    assignment = dataclasses.replace(get_assignment(CHECKS), solution_run=True, solution="toy.ipynb")
     gradebook = subs / "grades.csv"  # the gradebook may even live inside the submissions folder
-    assert main(["grade", str(subs), "--assignment", CHECKS, "--out", str(gradebook), "--workers", "2"]) == 0
-    printed = capsys.readouterr().out
-    assert "judy" in printed and "gradebook:" in printed
+    messages: list[str] = []
+    report = grade_class(subs, assignment, gradebook, timeout=60, workers=2, log=messages.append)
+    assert any(message.startswith("solution: 10/10") for message in messages)
     _, rows = _read(gradebook)
-    assert list(rows) == ["bob", "gina", "hank", "ivan", "judy"]
+    assert [record.student for record in report.records] == list(rows) == ["bob", "gina", "hank", "ivan", "judy"]
     assert _points(rows, "gina")[:2] == (0, "invalid") and "empty" in rows["gina"]["note"]
     assert _points(rows, "hank")[:2] == (0, "wrong assignment") and "03_cnn_blocks" in rows["hank"]["note"]
     assert _points(rows, "bob") == (10, "ok", 2, 3, 5)  # the folder's helper file was beside the notebook
@@ -185,6 +193,11 @@ def test_grade_odd_submissions_in_their_own_sandboxes(tmp_path, capsys):
     assert _points(rows, "judy") == (10, "ok", 2, 3, 5)
     after = {name: digest for name, digest in _hashes(subs).items() if not name.startswith("grades")}
     assert after == before  # nobody touched the hand-ins
+
+    state = subs / "grades_runs"
+    assert (state / "solution" / "work" / "runs.txt").read_text().split() == ["run"]
+    for student in ("bob", "ivan", "judy"):
+        assert json.loads((state / "results" / f"{student}.json").read_text())["work_dir_runs"] == 2
 
 
 def test_grade_rejects_a_missing_folder_in_one_line(tmp_path, capsys):

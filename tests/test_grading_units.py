@@ -22,7 +22,8 @@ from fer_kit.grading.checks import (
     run_checks,
 )
 from fer_kit.grading.gradebook import feedback_markdown, write_gradebook
-from fer_kit.grading.runner import GradeRecord, output_paths, read_executed
+from fer_kit.grading.runner import GradeRecord, output_paths
+from fer_kit.grading.sandbox import read_executed
 from fer_kit.grading.submissions import find_submissions, grading_copy, vet_notebook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"

@@ -89,6 +89,12 @@ def test_process_frames_marks_faceless_frames(face) -> None:
         process_frames([np.full_like(face, 100)] * 3)
 
 
+def test_small_faces_are_found_by_upsampling(face) -> None:
+    small = cv2.resize(face, (160, 160), interpolation=cv2.INTER_AREA)  # the face is now about 45 px wide
+    features = process_frames([small] * 3, PreprocessSettings(size=32))
+    assert features.valid.all()
+
+
 def test_settings_presets_and_keys() -> None:
     tiny = PreprocessSettings.from_preset("tiny")
     assert tiny.size == 32 and tiny.frames == 16

@@ -119,7 +119,8 @@ def test_tiny_training_lowers_the_loss_and_writes_the_run_folder(toy_cache, tmp_
     split = json.loads((out / "split.json").read_text())
     assert not set(split["train_subjects"]) & set(split["test_subjects"])
     assert not set(split["val_subjects"]) & set(split["test_subjects"])
-    assert split["validation_from"] == "test"  # 3 training subjects at most: too few to carve a validation set
+    assert split["validation_from"] == "train"  # 3 subjects left after the test split: one validates
+    assert len(split["val_subjects"]) == 1 and not set(split["val_subjects"]) & set(split["train_subjects"])
     config = json.loads((out / "config.json").read_text())
     assert config["classes"] == list(CLASSES) and config["train"]["lambda_global"] == 0.5
     # a finished run is not retrained; a different configuration in the same folder is refused
@@ -162,13 +163,11 @@ def test_an_interrupted_run_resumes_after_its_last_epoch(toy_cache, tmp_path) ->
 
 
 def test_same_seed_same_run(toy_cache, tmp_path) -> None:
-    losses = []
-    for name in ("a", "b", "c"):
-        seed = 1 if name == "c" else 0
-        run = train(_config(toy_cache, tmp_path / name, epochs=1, model="cnn", seed=seed), verbose=0)
-        losses.append(read_history(run)[["loss", "val_loss"]].to_numpy())
-    np.testing.assert_array_equal(losses[0], losses[1])
-    assert not np.array_equal(losses[0], losses[2])
+    histories = []
+    for name in ("a", "b"):
+        run = train(_config(toy_cache, tmp_path / name, epochs=1, model="cnn", seed=7), verbose=0)
+        histories.append(read_history(run)[["loss", "fused_accuracy", "val_loss"]].to_numpy())
+    np.testing.assert_array_equal(histories[0], histories[1])  # shuffling, augmentation, init: all seeded
 
 
 def test_bad_settings_are_refused(toy_cache, tmp_path) -> None:

@@ -63,7 +63,7 @@ def _parse_params(items: list[str]) -> dict:
 
 
 def run_course(args: argparse.Namespace) -> int:
-    from fer_kit.course import run_chain
+    from fer_kit.course import ChainError, run_chain
 
     from ._shared import print_json
 
@@ -75,8 +75,15 @@ def run_course(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    report = run_chain(args.out, notebooks_dir=args.notebooks, notebooks=args.only, parameters=params,
-                       cell_timeout=args.cell_timeout, progress=not args.json, log=log)
+    try:
+        report = run_chain(args.out, notebooks_dir=args.notebooks, notebooks=args.only, parameters=params,
+                           cell_timeout=args.cell_timeout, progress=not args.json, log=log)
+    except ChainError as error:
+        if error.report is not None:
+            for run in error.report.runs:
+                log(f"{run.notebook:<28} {run.status:<7} {run.seconds:7.1f} s")
+            log(f"summary: {error.report.index_html}")
+        raise
     if args.json:
         print_json(report.to_dict())
     else:
@@ -94,11 +101,9 @@ def release_course(args: argparse.Namespace) -> int:
     from ._shared import print_json
 
     source = args.notebooks or default_notebooks_dir()
-    written = release_notebooks(source, args.out)
-    paths = [str(path) for path in written] if isinstance(written, (list, tuple)) else written
+    written = [str(path) for path in release_notebooks(source, args.out)]
     if args.json:
-        print_json({"out": args.out, "notebooks": paths})
+        print_json({"out": args.out, "notebooks": written})
     else:
-        for path in paths if isinstance(paths, list) else [paths]:
-            print(path)
+        print("\n".join(written))
     return 0

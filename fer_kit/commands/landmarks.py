@@ -74,13 +74,15 @@ def run_show(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fer_kit.drawing import pipeline_figure, save_image
-    from fer_kit.errors import NoFaceError
+    from fer_kit.errors import InputFileError, NoFaceError
     from fer_kit.landmarks import detect_faces, load_predictor, predict_landmarks
     from fer_kit.video import is_image_file, read_image, read_video, video_info
 
     from ._shared import print_json
 
     path = Path(args.path)
+    if not path.exists():
+        raise InputFileError("no such image, video or frame folder", path)
     if path.is_file() and is_image_file(path):
         image, where = read_image(path), "image"
     else:

@@ -180,22 +180,48 @@ def expect_mapping_close(value: Any, reference: Mapping[str, Any], what: str, rt
     """Pass when the dict ``value`` matches ``reference`` key by key; partial credit per matching key.
 
     Extra keys are ignored; each reference key must be present and close (numbers or arrays).
+    Nested dicts are compared leaf by leaf (``{"a": {"b": 1}}`` has the one key ``a/b``).
     """
     if not isinstance(value, Mapping):
         raise CheckFailed(f"`{what}` should be a dict like {_short(dict(reference))}, got {_short(value)}")
+    got, reference = _flatten(value), _flatten(reference)
     wrong = []
     for key, want in reference.items():
-        if key not in value:
+        if key not in got:
             wrong.append(f"`{what}[{key!r}]` is missing")
             continue
         try:
-            expect_close(value[key], want, f"{what}[{key!r}]", rtol=rtol, atol=atol)
+            expect_close(got[key], want, f"{what}[{key!r}]", rtol=rtol, atol=atol)
         except CheckFailed as failure:
             wrong.append(str(failure))
     if wrong:
         credit = 1.0 - len(wrong) / max(len(reference), 1)
         raise CheckFailed(f"{len(wrong)} of {len(reference)} wrong: {'; '.join(wrong[:4])}", credit)
     return f"`{what}`: all {len(reference)} values right"
+
+
+def expect_mapping_equal(value: Any, reference: Mapping[str, Any], what: str) -> str:
+    """Like :func:`expect_mapping_close` for exact values (strings, integers); partial credit per key."""
+    if not isinstance(value, Mapping):
+        raise CheckFailed(f"`{what}` should be a dict like {_short(dict(reference))}, got {_short(value)}")
+    got, reference = _flatten(value), _flatten(reference)
+    wrong = [f"`{what}[{key!r}]` is {_short(got.get(key, 'missing'), 30)}, expected {_short(want, 30)}"
+             for key, want in reference.items() if got.get(key) != want]
+    if wrong:
+        credit = 1.0 - len(wrong) / max(len(reference), 1)
+        raise CheckFailed(f"{len(wrong)} of {len(reference)} wrong: {'; '.join(wrong[:4])}", credit)
+    return f"`{what}`: all {len(reference)} values right"
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, item in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, Mapping) and item:
+            flat.update(_flatten(item, f"{name}/"))
+        else:
+            flat[name] = item
+    return flat
 
 
 _REFERENCE_LOCK = threading.RLock()

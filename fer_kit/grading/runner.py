@@ -1,24 +1,21 @@
-"""Grade one submission, or a whole class: run each notebook headless in its own sandbox, then check it.
+"""Grade one submission, or a whole class: run each notebook in its own sandbox, then check it.
 
 For every submission :func:`grade_submission`
 
 1. vets the file (:func:`~fer_kit.grading.submissions.vet_notebook`): an empty or malformed
    notebook is ``invalid``, one released for another assignment is ``wrong assignment``;
-2. copies it (with the rest of a folder submission, and a private copy of any inputs the
-   assignment prepared) into a fresh temporary folder of its own, which is the working
-   directory of the run, and gives it its own ``output_dir`` and ``TMPDIR`` there, so a
-   notebook that deletes files or changes directory only harms its own copy;
-3. executes it with papermill in a child process (:mod:`fer_kit.grading.execute`, a fresh
-   ``python3`` kernel, the assignment's grading parameters), and kills that process and
-   every process under it (the kernel included) when the wall-clock limit passes;
-4. reads ``output_dir/results.json`` (whatever was recorded before an error or the time
-   limit still counts) and the error outputs of the executed notebook, runs the checks, and
-   names the status: ``ok``, ``error``, ``not implemented``, ``timeout``, ``invalid`` or
-   ``wrong assignment``.
+2. runs it headless with the grading parameters in a fresh temporary folder of its own, with
+   a wall-clock limit (:func:`~fer_kit.grading.sandbox.run_sandboxed`), giving it a private
+   copy of the work folder the instructor's solution run left (data, caches, trained runs);
+3. runs the checks on what it recorded (whatever was recorded before an error or the time
+   limit still counts) and names the status: ``ok``, ``error``, ``not implemented``,
+   ``timeout``, ``invalid`` or ``wrong assignment``.
 
 :func:`grade_class` does that for every student of a submissions folder with a pool of
-workers, writes each student's record as soon as it is graded, and skips on a re-run the
-students whose submission (by content hash) and grader are unchanged.
+workers (threads, each waiting on its own notebook process), after running the solution once
+(:func:`solution_reference`) when the assignment asks for it. It writes each student's record,
+feedback and the gradebook as soon as the student is graded, and on a re-run skips the students
+whose submission (by content hash) and grader are unchanged.
 """
 
 from __future__ import annotations
@@ -28,10 +25,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -39,18 +33,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fer_kit.errors import InputFileError
+from fer_kit.errors import FerKitError, InputFileError
 
 from .assignment import Assignment
 from .checks import CheckContext, CheckResult, run_checks
-from .submissions import Submission, content_hash, find_submissions, grading_copy, vet_notebook
+from .sandbox import RunOutcome, kill_running, run_sandboxed
+from .submissions import Submission, content_hash, find_submissions, vet_notebook
 
 OK, ERROR, NOT_IMPLEMENTED, TIMEOUT, INVALID, WRONG_ASSIGNMENT = (
     "ok", "error", "not implemented", "timeout", "invalid", "wrong assignment",
 )
 STATUSES = (OK, ERROR, NOT_IMPLEMENTED, TIMEOUT, INVALID, WRONG_ASSIGNMENT)
 DEFAULT_TIMEOUT = 600.0
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass
@@ -107,116 +101,39 @@ class ClassReport:
 
 
 # --------------------------------------------------------------------------------------------
-# Running one notebook
+# One submission
 # --------------------------------------------------------------------------------------------
 
-_RUNNING: set[subprocess.Popen] = set()
-_RUNNING_LOCK = threading.Lock()
+
+@dataclass
+class Reference:
+    """What the instructor's solution run left for the class: its work folder and its recorded results."""
+
+    work_dir: Path | None = None
+    results: dict = field(default_factory=dict)
 
 
-def _kill_tree(process: subprocess.Popen) -> None:
-    """Kill ``process`` and every descendant (the kernel runs in a process group of its own)."""
-    import psutil
-
-    try:
-        parent = psutil.Process(process.pid)
-        victims = parent.children(recursive=True) + [parent]
-    except psutil.NoSuchProcess:
-        victims = []
-    for victim in victims:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            victim.kill()
-    psutil.wait_procs(victims, timeout=10)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
-
-
-def kill_running() -> None:
-    """Kill every notebook run in progress (used when grading is interrupted)."""
-    with _RUNNING_LOCK:
-        processes = list(_RUNNING)
-    for process in processes:
-        _kill_tree(process)
-
-
-def _execute(job: dict, sandbox: Path, timeout: float) -> tuple[bool, dict]:
-    """Run the job in a child process; return (timed_out, status written by the child)."""
-    job_file = sandbox / "job.json"
-    job_file.write_text(json.dumps(job), encoding="utf-8")
-    env = dict(os.environ, FER_KIT_GRADING="1", PYTHONUNBUFFERED="1")
-    with open(sandbox / "run.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fer_kit.grading.execute", str(job_file)],
-            cwd=job["cwd"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=env, start_new_session=True,
-        )
-        with _RUNNING_LOCK:
-            _RUNNING.add(process)
-        timed_out = False
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            _kill_tree(process)  # after a normal end this only reaps a kernel left behind
-            with _RUNNING_LOCK:
-                _RUNNING.discard(process)
-    status_file = sandbox / "status.json"
-    try:
-        status = json.loads(status_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        tail = (sandbox / "run.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-        status = {"finished": False, "error": " / ".join(tail) or f"the run stopped (exit code {process.returncode})"}
-    return timed_out, status
-
-
-def _cells_as_submitted(nb: Any) -> list[tuple[int, Any]]:
-    """(1-based number in the submitted notebook, cell) pairs, skipping the cells papermill adds."""
-    added = {"injected-parameters", "papermill-error-cell-tag"}
-    cells = [cell for cell in nb.cells if not added & set(cell.get("metadata", {}).get("tags", []))]
-    return list(enumerate(cells, start=1))
-
-
-def _first_line(source: str) -> str:
-    for line in source.splitlines():
-        if line.strip() and not line.strip().startswith("#"):
-            return line.strip()[:80]
-    return source.strip().splitlines()[0][:80] if source.strip() else ""
-
-
-def read_executed(path: Path) -> tuple[list[dict], dict | None]:
-    """Error outputs of an executed notebook and the cell still running when it was stopped (if any)."""
-    import nbformat
-
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception:
-        return [], None
-    errors, running = [], None
-    for number, cell in _cells_as_submitted(nb):
-        if cell.cell_type != "code":
-            continue
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                traceback = [_ANSI.sub("", line) for line in output.get("traceback", [])]
-                errors.append({"cell": number, "ename": output.get("ename", ""), "evalue": output.get("evalue", ""),
-                               "line": _first_line(cell.source), "traceback": "\n".join(traceback)[-3000:]})
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running" and running is None:
-            running = {"cell": number, "line": _first_line(cell.source)}
-    return errors, running
-
-
-def _load_results(output_dir: Path) -> tuple[dict, str]:
-    path = output_dir / "results.json"
-    if not path.is_file():
-        return {}, ""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        return {}, f"results.json is unreadable ({error})"
-    if not isinstance(data, dict):
-        return {}, "results.json does not hold a JSON object"
-    return data, ""
+def _status(outcome: RunOutcome, timeout: float) -> tuple[str, str]:
+    """(status, note) of a finished, failed or stopped run."""
+    if outcome.timed_out:
+        running = outcome.running
+        where = f" while running cell {running['cell']} (`{running['line']}`)" if running else ""
+        status, note = TIMEOUT, f"stopped at the time limit of {timeout:g} s{where}"
+    elif outcome.errors:
+        first = outcome.errors[0]
+        status = NOT_IMPLEMENTED if first["ename"] == "NotImplementedError" else ERROR
+        note = f"cell {first['cell']} raised {first['ename']}"
+        note = f"{note}: {first['evalue']}"[:300] if first["evalue"].strip() else note
+        if len(outcome.errors) > 1:
+            more = len(outcome.errors) - 1
+            note += f" (and {more} more failing cell{'s' if more > 1 else ''})"
+    elif not outcome.finished:
+        status, note = ERROR, f"the notebook could not run to its end: {outcome.error}"[:300]
+    else:
+        status, note = OK, ""
+    if outcome.results_problem:
+        note = f"{note}; {outcome.results_problem}" if note else outcome.results_problem
+    return status, note
 
 
 def _safe_name(text: str) -> str:
@@ -230,18 +147,47 @@ def _unrun(submission: Submission, assignment: Assignment, status: str, note: st
                        sha256=sha, grader=assignment.fingerprint(), submission=str(submission.path))
 
 
+def _run(nb: Any, assignment: Assignment, label: str, timeout: float, reference: Reference | None,
+         folder: Path | None, work_dir: Path | None, keep: Path) -> tuple[RunOutcome, list[CheckResult], str, str]:
+    """Run ``nb`` in a new sandbox, check it, keep its executed copy, results and log under ``keep``."""
+    sandbox = Path(tempfile.mkdtemp(prefix=f"fer-kit-grade-{_safe_name(label)}-"))
+    try:
+        parameters = dict(assignment.parameters)
+        if work_dir is None:  # a private copy of the solution's work folder, or an empty one
+            work_dir = sandbox / "course-work"
+            if reference is not None and reference.work_dir is not None and reference.work_dir.is_dir():
+                shutil.copytree(reference.work_dir, work_dir, symlinks=True)
+        parameters["work_dir"] = str(work_dir)
+        outcome = run_sandboxed(nb, assignment.name, sandbox, parameters, timeout, folder)
+        context = CheckContext(outcome.results, outcome.output_dir, dict(assignment.parameters),
+                               reference.results if reference else {}, reference.work_dir if reference else None)
+        checks = run_checks(assignment.checks, context)
+        status, note = _status(outcome, timeout)
+        for sub in ("executed", "results", "logs"):
+            keep.joinpath(sub).mkdir(parents=True, exist_ok=True)
+        if outcome.executed is not None:
+            shutil.copyfile(outcome.executed, keep / "executed" / f"{label}.ipynb")
+        if outcome.log is not None and outcome.log.is_file():
+            shutil.copyfile(outcome.log, keep / "logs" / f"{label}.log")
+        (keep / "results" / f"{label}.json").write_text(json.dumps(outcome.results, indent=1), encoding="utf-8")
+        return outcome, checks, status, note
+    finally:
+        shutil.rmtree(sandbox, ignore_errors=True)
+
+
 def grade_submission(
     submission: Submission,
     assignment: Assignment,
     state_dir: str | Path,
     timeout: float = DEFAULT_TIMEOUT,
-    prepared: tuple[Path, Mapping[str, Any]] | None = None,
+    reference: Reference | None = None,
 ) -> GradeRecord:
     """Vet, run (sandboxed, time-limited) and check one submission; never raises for a bad submission.
 
-    ``state_dir`` receives the executed notebook, the recorded results and the run log under
-    ``executed/<student>.ipynb``, ``results/<student>.json`` and ``logs/<student>.log``. ``prepared`` is the folder the
-    assignment's ``prepare`` built and the parameters it returned; each run gets a copy.
+    ``state_dir`` receives the executed notebook, the recorded results and the run log as
+    ``executed/<student>.ipynb``, ``results/<student>.json`` and ``logs/<student>.log``.
+    ``reference`` is the solution run (its work folder is copied for the run; its results go to
+    the checks).
     """
     state_dir = Path(state_dir)
     sha = content_hash(submission)
@@ -250,74 +196,57 @@ def grade_submission(
     status, reason, nb = vet_notebook(submission.notebook, assignment)
     if status != OK:
         return _unrun(submission, assignment, status, reason, sha)
-
     started = time.monotonic()
-    sandbox = Path(tempfile.mkdtemp(prefix=f"fer-kit-grade-{_safe_name(submission.student)}-"))
-    try:
-        work, output_dir, tmp_dir = sandbox / "work", sandbox / "output", sandbox / "tmp"
-        if submission.folder is not None:
-            shutil.copytree(submission.folder, work, symlinks=True)
-        else:
-            work.mkdir()
-        output_dir.mkdir()
-        tmp_dir.mkdir()
-        parameters = dict(assignment.parameters)
-        if prepared is not None:
-            shared = sandbox / "shared"
-            shutil.copytree(prepared[0], shared, symlinks=True)
-            parameters.update({key: (str(shared / Path(value).relative_to(prepared[0]))
-                                     if isinstance(value, str) and Path(value).is_relative_to(prepared[0])
-                                     else value) for key, value in prepared[1].items()})
-        parameters.setdefault("work_dir", str(sandbox / "course-work"))
-        parameters["output_dir"] = str(output_dir)
-        notebook_copy = work / f"{assignment.name}.graded.ipynb"
-        notebook_copy.write_text(json.dumps(grading_copy(nb)), encoding="utf-8")
-        executed = sandbox / "executed.ipynb"
-        job = {"input": str(notebook_copy), "output": str(executed), "cwd": str(work), "tmp_dir": str(tmp_dir),
-               "parameters": parameters, "cell_timeout": timeout}
-        timed_out, run_status = _execute(job, sandbox, timeout)
+    outcome, checks, status, note = _run(nb, assignment, submission.student, timeout, reference,
+                                         submission.folder, None, state_dir)
+    score = round(sum(check.points for check in checks), 4)
+    executed = state_dir / "executed" / f"{submission.student}.ipynb"
+    return GradeRecord(submission.student, assignment.name, status, score, assignment.max_points, checks, note,
+                       outcome.errors, round(time.monotonic() - started, 2), sha, assignment.fingerprint(),
+                       str(submission.path), str(executed) if outcome.executed else "")
 
-        results, results_problem = _load_results(output_dir)
-        errors, running = read_executed(executed)
-        context_parameters = dict(parameters)
-        if prepared is not None:
-            context_parameters.update(prepared[1])
-        checks = run_checks(assignment.checks, CheckContext(results, output_dir, context_parameters))
 
-        if timed_out:
-            status = TIMEOUT
-            where = f" while running cell {running['cell']} (`{running['line']}`)" if running else ""
-            note = f"stopped at the time limit of {timeout:g} s{where}"
-        elif errors:
-            first = errors[0]
-            status = NOT_IMPLEMENTED if first["ename"] == "NotImplementedError" else ERROR
-            note = f"cell {first['cell']} raised {first['ename']}"
-            note = f"{note}: {first['evalue']}"[:300] if first["evalue"].strip() else note
-            if len(errors) > 1:
-                note += f" (and {len(errors) - 1} more failing cell{'s' if len(errors) > 2 else ''})"
-        elif not run_status.get("finished"):
-            status = ERROR
-            note = f"the notebook could not run to its end: {run_status.get('error', '')}"[:300]
-        else:
-            status, note = OK, ""
-        if results_problem:
-            note = f"{note}; {results_problem}" if note else results_problem
+def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: float,
+                       log: Callable[[str], None] | None = None) -> Reference | None:
+    """Run the instructor's solution once (kept while the grader is unchanged); None without a solution run.
 
-        for folder in ("executed", "results", "logs"):
-            state_dir.joinpath(folder).mkdir(parents=True, exist_ok=True)
-        executed_copy = state_dir / "executed" / f"{submission.student}.ipynb"
-        if executed.is_file():
-            shutil.copyfile(executed, executed_copy)
-        if (sandbox / "run.log").is_file():
-            shutil.copyfile(sandbox / "run.log", state_dir / "logs" / f"{submission.student}.log")
-        (state_dir / "results" / f"{submission.student}.json").write_text(json.dumps(results, indent=1),
-                                                                           encoding="utf-8")
-        score = round(sum(check.points for check in checks), 4)
-        return GradeRecord(submission.student, assignment.name, status, score, assignment.max_points, checks, note,
-                           errors, round(time.monotonic() - started, 2), sha, assignment.fingerprint(),
-                           str(submission.path), str(executed_copy) if executed.is_file() else "")
-    finally:
-        shutil.rmtree(sandbox, ignore_errors=True)
+    The run's work folder is ``state_dir/solution/work``. :class:`~fer_kit.errors.FerKitError`
+    when the solution does not run cleanly: grading against a broken reference would be unfair.
+    A solution the checks do not give full marks is reported through ``log`` (the checks or the
+    notebook need a look) but does not stop the grading.
+    """
+    if not assignment.solution_run:
+        return None
+    log = log or (lambda message: None)
+    path = assignment.solution_path()
+    if not path.is_file():
+        raise InputFileError("the solution notebook of this assignment is missing", path)
+    folder = Path(state_dir) / "solution"
+    stamp = folder / "solution.json"
+    if stamp.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(stamp.read_text(encoding="utf-8"))
+            if data.get("grader") == assignment.fingerprint() and (folder / "work").is_dir():
+                return Reference(folder / "work", data["results"])
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    status, reason, nb = vet_notebook(path, assignment)
+    if status != OK:
+        raise FerKitError(f"the solution notebook cannot be graded: {reason}", path)
+    log(f"running the solution {path.name} once (its data and runs are shared with every student) ...")
+    started = time.monotonic()
+    outcome, checks, status, note = _run(nb, assignment, "solution", 3 * timeout, None, None, folder / "work",
+                                         folder)
+    if status != OK:
+        raise FerKitError(f"the solution notebook does not run cleanly with the grading parameters: {note}; "
+                          f"see {folder / 'executed' / 'solution.ipynb'}", path)
+    score = sum(check.points for check in checks)
+    failed = [f"{check.name} ({check.message})" for check in checks if not check.passed]
+    log(f"solution: {score:g}/{assignment.max_points:g} in {time.monotonic() - started:.0f} s"
+        + (f"; the solution fails {', '.join(failed)}" if failed else ""))
+    _write_json_atomic(stamp, {"grader": assignment.fingerprint(), "results": outcome.results, "score": score,
+                               "failed": failed})
+    return Reference(folder / "work", outcome.results)
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,25 +266,6 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1)
     os.replace(tmp, path)
-
-
-def _prepare(assignment: Assignment, state_dir: Path, log: Callable[[str], None]) -> tuple[Path, dict] | None:
-    """Build the assignment's shared inputs once (reused while the grader is unchanged)."""
-    if assignment.prepare is None:
-        return None
-    folder = state_dir / "prepared"
-    stamp = folder / ".prepared.json"
-    if stamp.is_file():
-        data = json.loads(stamp.read_text(encoding="utf-8"))
-        if data.get("grader") == assignment.fingerprint():
-            return folder, data["parameters"]
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    log(f"preparing the inputs of {assignment.name} in {folder} ...")
-    parameters = {key: str(value) if isinstance(value, Path) else value
-                  for key, value in dict(assignment.prepare(folder)).items()}
-    _write_json_atomic(stamp, {"grader": assignment.fingerprint(), "parameters": parameters})
-    return folder, parameters
 
 
 def grade_class(
@@ -422,10 +332,10 @@ def grade_class(
             write_feedback(record, feedback_dir / f"{record.student}.md")
     write_gradebook([records[s.student] for s in submissions if s.student in records], assignment, gradebook)
 
-    prepared = _prepare(assignment, state_dir, log) if todo else None
+    reference = solution_reference(assignment, state_dir, timeout, log) if todo else None
     pool = ThreadPoolExecutor(max_workers=max(1, int(workers)))
     try:
-        futures = {pool.submit(grade_submission, submission, assignment, state_dir, timeout, prepared): submission
+        futures = {pool.submit(grade_submission, submission, assignment, state_dir, timeout, reference): submission
                    for submission in todo}
         for future in as_completed(futures):
             submission = futures[future]

@@ -1,0 +1,109 @@
+"""Checks of notebook 02 (regions, wrinkle energy, attention; paper 3.1, Table 2, Figure 2).
+
+Exercises 1 and 2 are recomputed with the kit on the built-in faces aligned at the grading
+``crop_size`` (:func:`fer_kit.regions.attention_map`, :func:`fer_kit.regions.region_mask`,
+:func:`fer_kit.wrinkles.wrinkle_energy`). Exercise 3 is derived from the region motion table the
+notebook's own section 4 recorded (``region_change``), falling back on the solution run's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fer_kit.grading.assignment import Assignment
+from fer_kit.grading.checks import (
+    Check,
+    CheckContext,
+    CheckFailed,
+    expect_close,
+    expect_mapping_close,
+    expect_mapping_equal,
+    reference,
+)
+
+FOCUS_REGIONS = ("mouth_corners", "nasolabial_folds")
+
+
+@reference
+def _aligned_faces(crop_size: int) -> dict:
+    from fer_kit.align import align_face
+    from fer_kit.datasets.faces import builtin_faces
+
+    return {face.face_id: align_face(face.image, face.landmarks, crop_size) for face in builtin_faces()}
+
+
+@reference
+def _attention_share(crop_size: int) -> float:
+    from fer_kit.regions import attention_map, region_mask
+
+    astronaut = _aligned_faces(crop_size)["astronaut"]
+    heat = attention_map(astronaut.landmarks, crop_size)
+    inside = region_mask(astronaut.landmarks, FOCUS_REGIONS[0], crop_size)
+    for name in FOCUS_REGIONS[1:]:
+        inside = inside | region_mask(astronaut.landmarks, name, crop_size)
+    return float(heat[inside].sum() / heat.sum())
+
+
+@reference
+def _kept_energy(crop_size: int) -> dict[str, float]:
+    from fer_kit.regions import attention_map
+    from fer_kit.wrinkles import wrinkle_energy
+
+    kept = {}
+    for name, face in _aligned_faces(crop_size).items():
+        energy = wrinkle_energy(face.image)
+        kept[name] = float((attention_map(face.landmarks, crop_size) * energy).sum() / energy.sum())
+    return kept
+
+
+def most_changed(motion: dict[str, dict[str, float]]) -> dict[str, str]:
+    """Per emotion (not neutral), the region whose motion exceeds the neutral baseline the most."""
+    labels = list(motion)
+    regions = list(next(iter(motion.values())))
+    if "neutral" in motion:
+        baseline = motion["neutral"]
+    else:
+        baseline = {region: sum(motion[label][region] for label in labels) / len(labels) for region in regions}
+    return {label: max(regions, key=lambda region: motion[label][region] - baseline[region])
+            for label in labels if label != "neutral"}
+
+
+def _motion(ctx: CheckContext) -> dict[str, Any]:
+    for source in (ctx.results, ctx.reference):
+        change = source.get("region_change")
+        motion = change.get("motion") if isinstance(change, dict) else None
+        if isinstance(motion, dict) and motion and all(isinstance(row, dict) and row for row in motion.values()):
+            return motion
+    raise CheckFailed("the region motion table of section 4 (`region_change`) was not recorded")
+
+
+def check_attention_share(ctx: CheckContext) -> str:
+    return expect_close(ctx.number("exercise_1_attention_share"), _attention_share(int(ctx.parameters["crop_size"])),
+                        "exercise_1_attention_share", rtol=1e-3)
+
+
+def check_kept_energy(ctx: CheckContext) -> str:
+    return expect_mapping_close(ctx.value("exercise_2_kept_energy"), _kept_energy(int(ctx.parameters["crop_size"])),
+                                "exercise_2_kept_energy", rtol=1e-3)
+
+
+def check_most_changed(ctx: CheckContext) -> str:
+    answer = ctx.value("exercise_3_most_changed")
+    return expect_mapping_equal(answer, most_changed(_motion(ctx)), "exercise_3_most_changed")
+
+
+ASSIGNMENT = Assignment(
+    name="02_wrinkle_regions",
+    title="Regions, wrinkles, attention: the local feature map",
+    parameters={"dataset": "synthetic", "data_dir": None, "preset": "tiny", "seed": 0, "per_class": 10,
+                "videos_per_class": 2, "crop_size": 112},
+    solution_run=True,
+    checks=(
+        Check("ex1_attention_share", 3, "share of the attention on the mouth corners and nasolabial folds",
+              check_attention_share, ("exercise_1_attention_share",)),
+        Check("ex2_kept_energy", 3, "fraction of each face's wrinkle energy the attention keeps",
+              check_kept_energy, ("exercise_2_kept_energy",)),
+        Check("ex3_most_changed", 4, "the region moving most beyond neutral, per emotion",
+              check_most_changed, ("exercise_3_most_changed",)),
+    ),
+)

@@ -1,0 +1,111 @@
+"""Checks of notebook 05 (confusion analysis and the Table-3 comparison; paper 4.2, Figures 7-9).
+
+Trained models differ from run to run, so every reference is derived from what the notebook's
+own sections recorded (``confusion``, ``classes``, ``correct``), recomputed with
+:func:`fer_kit.evaluate.classification_metrics` and :func:`fer_kit.evaluate.row_percent`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fer_kit.grading.assignment import Assignment
+from fer_kit.grading.checks import (
+    Check,
+    CheckContext,
+    CheckFailed,
+    as_array,
+    as_number,
+    expect_close,
+    expect_mapping_close,
+)
+
+MODEL = "mcdcn"
+
+
+def _confusion(ctx: CheckContext) -> tuple[Any, list[str]]:
+    confusion, classes = ctx.results.get("confusion"), ctx.results.get("classes")
+    if not isinstance(confusion, dict) or MODEL not in confusion or not isinstance(classes, list):
+        raise CheckFailed("section 2 did not record the confusion counts (`confusion`, `classes`)")
+    counts = as_array(confusion[MODEL], f"confusion[{MODEL!r}]", (len(classes), len(classes)))
+    return counts.astype(int), [str(name) for name in classes]
+
+
+def metrics_reference(counts: Any, classes: list[str]) -> dict[str, float]:
+    """Accuracy and macro-F1 of the kit from confusion counts (rows: true class, columns: predicted)."""
+    import numpy as np
+
+    from fer_kit.evaluate import classification_metrics
+
+    pairs = [(i, j) for i in range(len(classes)) for j in range(len(classes)) for _ in range(int(counts[i, j]))]
+    y_true, y_pred = (np.array(column, dtype=int) for column in zip(*pairs, strict=True))
+    metrics = classification_metrics(y_true, y_pred, classes)
+    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+
+
+def paired_reference(correct: dict[str, dict[str, bool]]) -> dict[str, float]:
+    """Fractions of the common test clips both / only one / neither of C3D and MC-DCN got right."""
+    c3d, mcdcn = correct["c3d"], correct["mcdcn"]
+    common = [path for path in mcdcn if path in c3d]
+    if not common:
+        raise CheckFailed("C3D and MC-DCN share no test clip in the recorded `correct` table")
+    n = len(common)
+    return {
+        "both": sum(c3d[p] and mcdcn[p] for p in common) / n,
+        "only_mcdcn": sum(mcdcn[p] and not c3d[p] for p in common) / n,
+        "only_c3d": sum(c3d[p] and not mcdcn[p] for p in common) / n,
+        "neither": sum(not c3d[p] and not mcdcn[p] for p in common) / n,
+    }
+
+
+def check_metrics(ctx: CheckContext) -> str:
+    counts, classes = _confusion(ctx)
+    return expect_mapping_close(ctx.value("exercise_1_metrics"), metrics_reference(counts, classes),
+                                "exercise_1_metrics", rtol=0, atol=2e-4)  # the kit rounds to 4 decimals
+
+
+def check_worst_confusion(ctx: CheckContext) -> str:
+    import numpy as np
+
+    from fer_kit.evaluate import row_percent
+
+    counts, classes = _confusion(ctx)
+    answer = ctx.value("exercise_2_worst_confusion")
+    if not isinstance(answer, list) or len(answer) != 3:
+        raise CheckFailed(f"`exercise_2_worst_confusion` should be [true class, predicted class, percent], "
+                          f"got {answer!r}"[:200])
+    percent = row_percent(counts)
+    off = percent.copy()
+    np.fill_diagonal(off, -1.0)
+    worst = float(off.max())
+    cells = {(classes[i], classes[j]) for i, j in zip(*np.nonzero(np.isclose(off, worst)), strict=True)}
+    expect_close(as_number(answer[2], "exercise_2_worst_confusion[2]"), worst, "the percentage", rtol=1e-3)
+    if (str(answer[0]), str(answer[1])) not in cells:
+        true, predicted = sorted(cells)[0]
+        raise CheckFailed(f"the largest off-diagonal cell is {true} -> {predicted} ({worst:.1f} %), "
+                          f"not {answer[0]} -> {answer[1]}", credit=0.25)
+    return f"{answer[0]} -> {answer[1]} at {worst:.1f} % is the worst confusion"
+
+
+def check_paired(ctx: CheckContext) -> str:
+    correct = ctx.results.get("correct")
+    if not isinstance(correct, dict) or not {"c3d", MODEL} <= set(correct):
+        raise CheckFailed("section 5 did not record the per-clip results (`correct`) of C3D and MC-DCN")
+    return expect_mapping_close(ctx.value("exercise_3_paired"), paired_reference(correct), "exercise_3_paired",
+                                rtol=0, atol=1e-6)
+
+
+ASSIGNMENT = Assignment(
+    name="05_confusion_analysis",
+    title="Confusion analysis: where the networks go wrong",
+    parameters={"dataset": "synthetic", "data_dir": None, "preset": "tiny", "epochs": 8, "seed": 0, "per_class": 10,
+                "protocol": "random", "batch_size": 8, "models": ["cnn", "c3d", "mcdcn"], "gallery": 8},
+    solution_run=True,
+    checks=(
+        Check("ex1_metrics", 3, "accuracy and macro-F1 of MC-DCN from its confusion counts", check_metrics,
+              ("exercise_1_metrics",)),
+        Check("ex2_worst_confusion", 3, "the largest off-diagonal cell of the row-normalised matrix",
+              check_worst_confusion, ("exercise_2_worst_confusion",)),
+        Check("ex3_paired", 4, "clip-by-clip comparison of C3D and MC-DCN", check_paired, ("exercise_3_paired",)),
+    ),
+)
