@@ -23,6 +23,7 @@ import html
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -357,9 +358,15 @@ def _cell_number(notebook_path: Path, failing_source: str) -> int | None:
 
 def _kernel_env() -> dict[str, str | None]:
     """Environment changes for the kernel: inline figures (undo a headless ``MPLBACKEND=Agg``), quiet TF,
-    static widget fallbacks (nobody is there to move a slider)."""
-    return {"MPLBACKEND": None, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-            "FER_KIT_WIDGETS": "static"}
+    static widget fallbacks (nobody is there to move a slider), and the kernel of this environment."""
+    changes: dict[str, str | None] = {"MPLBACKEND": None,
+                                      "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+                                      "FER_KIT_WIDGETS": "static"}
+    # Prefer this environment's kernel spec over a user-wide "python3" that may point at another Python.
+    own = Path(sys.prefix) / "share" / "jupyter"
+    if (own / "kernels" / KERNEL_NAME).is_dir():
+        changes["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(own), os.environ.get("JUPYTER_PATH", "")) if p)
+    return changes
 
 
 class _patched_env:

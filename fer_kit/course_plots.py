@@ -87,6 +87,9 @@ def plot_gradient_flow(flows: Sequence[Any]):
     for flow in flows:
         ax.plot(np.arange(1, flow.depth + 1), flow.norms, marker="o", ms=3,
                 label=f"{flow.kind} (first/last = {flow.ratio:.3g})")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_yscale("log")
     ax.set_xlabel("block (1 = nearest the input)")
     ax.set_ylabel("||dL/dx|| at the block's input")

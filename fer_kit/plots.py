@@ -69,17 +69,22 @@ def plot_confusion_matrix(
     return fig
 
 
+_ALIASES = {"fused_accuracy": "accuracy", "val_fused_accuracy": "val_accuracy"}
+
+
 def _as_frame(history) -> pd.DataFrame:
     if isinstance(history, pd.DataFrame):
-        return history
-    if isinstance(history, (str, Path)):
+        frame = history
+    elif isinstance(history, (str, Path)):
         path = Path(history)
         frame = pd.read_csv(path / "history.csv" if path.is_dir() else path)
-        return frame.drop_duplicates("epoch", keep="last") if "epoch" in frame.columns else frame
-    frame = pd.DataFrame(dict(history))
+        if "epoch" in frame.columns:
+            frame = frame.drop_duplicates("epoch", keep="last")
+    else:
+        frame = pd.DataFrame(dict(history))
     if "epoch" not in frame.columns:
-        frame.insert(0, "epoch", np.arange(len(frame)))
-    return frame
+        frame = frame.assign(epoch=np.arange(len(frame)))
+    return frame.rename(columns=_ALIASES)
 
 
 def plot_training_curves(history, title: str | None = None, axes=None):
@@ -97,7 +102,7 @@ def plot_training_curves(history, title: str | None = None, axes=None):
         frame = _as_frame(one)
         epochs = frame["epoch"] + 1 if "epoch" in frame.columns else np.arange(1, len(frame) + 1)
         prefix = f"{name} " if name else ""
-        for ax, metric in zip(axes, ("loss", "fused_accuracy"), strict=True):
+        for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
             for split, style in (("", "-"), ("val_", "--")):
                 column = f"{split}{metric}"
                 if column in frame.columns:

@@ -181,12 +181,19 @@ def save_model_atomic(model: keras.Model, path: Path) -> Path:
     return path
 
 
+ACCURACY_ALIASES = {"fused_accuracy": "accuracy", "val_fused_accuracy": "val_accuracy"}
+"""Keras names the accuracy of a multi-output model after its output; histories use one name for every model."""
+
+
 def read_history(run_dir: str | Path) -> pd.DataFrame:
-    """``history.csv`` of a run, one row per epoch (re-run epochs after a resume keep their last row)."""
+    """``history.csv`` of a run, one row per epoch (re-run epochs after a resume keep their last row).
+
+    The fused output's accuracy is ``accuracy`` / ``val_accuracy`` for every model.
+    """
     path = Path(run_dir) / "history.csv"
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame()
-    history = pd.read_csv(path)
+    history = pd.read_csv(path).rename(columns=ACCURACY_ALIASES)
     if "epoch" in history.columns:
         history = history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
     return history
@@ -324,7 +331,11 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def _precision(mixed: bool):
+def precision_policy(mixed: bool):
+    """Build layers under ``mixed_float16`` (GPU) / ``mixed_bfloat16`` (CPU) when ``mixed``; restore the policy after.
+
+    Outputs stay ``float32`` (the models' softmax layers force it), as do the variables.
+    """
     previous = keras.mixed_precision.global_policy().name
     if mixed:
         policy = "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
@@ -503,12 +514,12 @@ def train(
     total_steps = max(1, info.batches * config.epochs)
 
     strategy = choose_strategy(config.distribute)
-    with strategy.scope(), _precision(config.mixed_precision):
+    with strategy.scope(), precision_policy(config.mixed_precision):
         model = build_model(config.model, preset, len(clips.classes), head=config.head)
         compile_model(model, config, total_steps)
 
     best = BestCheckpoint(run / "checkpoints", "val_loss" if val_ds is not None else "loss", config.patience)
-    calibration = make_dataset(train_set, training=False, **common)[0] if config.precise_bn else None
+    calibration = train_ds if config.precise_bn else None  # precise BN sees training batches, as training did
     distributed = strategy.num_replicas_in_sync > 1
     kit_callbacks: list[keras.callbacks.Callback] = [
         LearningRateLogger(),

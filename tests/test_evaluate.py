@@ -57,7 +57,7 @@ def test_confusion_heatmap_shows_the_percentages(tmp_path) -> None:
 
 
 def test_training_curves_overlay_runs() -> None:
-    a = {"loss": [2.0, 1.5, 1.0], "val_loss": [2.1, 1.8, 1.6], "fused_accuracy": [0.3, 0.5, 0.7]}
+    a = {"loss": [2.0, 1.5, 1.0], "val_loss": [2.1, 1.8, 1.6], "fused_accuracy": [0.3, 0.5, 0.7]}  # mcdcn names
     b = pd.DataFrame({"epoch": [0, 1], "loss": [2.2, 1.9], "val_loss": [2.3, 2.0]})
     fig = plot_training_curves({"C3D": b, "MC-DCN": a})
     loss_ax, acc_ax = fig.axes

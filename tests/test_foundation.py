@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 from fer_kit import __version__

@@ -171,6 +171,26 @@ def test_models_command_prints_counts(capsys) -> None:
     assert "c3d" in capsys.readouterr().out
 
 
+def test_mixed_precision_keeps_float32_outputs(tmp_path) -> None:
+    from fer_kit.train import precision_policy
+
+    with precision_policy(True):
+        model = build_model("mcdcn", TINY, num_classes=3)
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+    assert model.get_layer("global_block1").compute_dtype in ("float16", "bfloat16")
+    assert model.get_layer("global_block1").conv1.kernel.dtype == "float32"
+    out = model(_clips(), training=False)
+    assert all(keras.backend.standardize_dtype(v.dtype) == "float32" for v in out.values())
+    model.save(tmp_path / "mixed.keras")
+    loaded = keras.saving.load_model(tmp_path / "mixed.keras", compile=False)
+    assert loaded.get_layer("global_block1").conv1.compute_dtype == model.get_layer("global_block1").compute_dtype
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(_clips(), training=False)["fused"]),
+        keras.ops.convert_to_numpy(out["fused"]),
+        atol=1e-6,
+    )
+
+
 @pytest.mark.slow
 def test_paper_preset_runs_a_forward_pass_on_the_cpu() -> None:
     paper = get_preset("paper")

@@ -62,14 +62,16 @@ class CNNBlock(layers.Layer):
         self.kernel_size = _triple(kernel_size)
         self.kernel_initializer = kernel_initializer
         self.momentum = float(momentum)
-        self.bn1 = layers.BatchNormalization(momentum=self.momentum, name="bn1")
+        policy = self.dtype_policy  # sub-layers follow the block (mixed precision survives a reload)
+        self.bn1 = layers.BatchNormalization(momentum=self.momentum, dtype=policy, name="bn1")
         self.conv1 = layers.Conv3D(
             self.filters, self.kernel_size, padding="same", use_bias=False,
-            kernel_initializer=kernel_initializer, name="conv1",
+            kernel_initializer=kernel_initializer, dtype=policy, name="conv1",
         )
-        self.bn2 = layers.BatchNormalization(momentum=self.momentum, name="bn2")
+        self.bn2 = layers.BatchNormalization(momentum=self.momentum, dtype=policy, name="bn2")
         self.conv2 = layers.Conv3D(
-            self.filters, self.kernel_size, padding="same", kernel_initializer=kernel_initializer, name="conv2"
+            self.filters, self.kernel_size, padding="same", kernel_initializer=kernel_initializer, dtype=policy,
+            name="conv2",
         )
         self.projection: layers.Conv3D | None = None
 
@@ -77,7 +79,8 @@ class CNNBlock(layers.Layer):
         input_shape = tuple(input_shape)
         if input_shape[-1] != self.filters:
             self.projection = layers.Conv3D(
-                self.filters, 1, use_bias=False, kernel_initializer=self.kernel_initializer, name="projection"
+                self.filters, 1, use_bias=False, kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy, name="projection",
             )
             self.projection.build(input_shape)
         inner = (*input_shape[:-1], self.filters)
