@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-class", type=int, default=30,
                         help="training clips per emotion = training identities (default: 30)")
     parser.add_argument("--test-per-class", type=int, help="test clips per emotion (default: half of --per-class)")
-    parser.add_argument("--epochs", type=int, default=30, help="maximum epochs per model (default: 30)")
+    parser.add_argument("--epochs", type=int, default=40, help="maximum epochs per model (default: 40)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per step (default: 8)")
-    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience (default: 8)")
+    parser.add_argument("--patience", type=int, default=10, help="early-stopping patience (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clips, the split and training")
     parser.add_argument("--models", default=",".join(KINDS), help="comma-separated subset of cnn,c3d,mcdcn")
     parser.add_argument("--workers", type=int, default=2, help="processes for making and preprocessing clips")

@@ -73,12 +73,12 @@ def bench_preset(name: str, model_kind: str, batch: int, steps: int, repeats: in
     model = build_model(model_kind, preset, len(clipset.classes))
     compile_model(model, config, total_steps=1000)
     for feed in feeds.values():  # trace, warm caches and prefetch buffers
-        model.fit(feed, steps_per_epoch=2, epochs=1, verbose=0)
+        model.fit(feed, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
     times: dict[str, list[float]] = {k: [] for k in feeds}
     for _ in range(repeats):
         for key, feed in feeds.items():
             t0 = time.perf_counter()
-            model.fit(feed, steps_per_epoch=steps, epochs=1, verbose=0)
+            model.fit(feed, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
             times[key].append((time.perf_counter() - t0) / steps)
     step = {k: statistics.median(v) for k, v in times.items()}
     batch_x = {k: np.asarray(v) for k, v in x.items()}

@@ -13,7 +13,9 @@ Data is the 300-W mark-up: an image with a ``.pts`` file of the same name beside
 training box comes from the same face detector the model will meet at inference
 (the detection overlapping the annotated points), falling back to a box derived from
 the points when the detector misses the face. Detection, the slow part of building the
-training set, runs in parallel processes.
+training set, runs in parallel processes. The training set is enlarged by mirror images
+(with the landmark indices mirrored) and, optionally, copies turned by small random
+angles, which teach the cascade the head poses a thousand photos show too rarely.
 
 Accuracy is the normalised mean error: the mean point-to-point distance divided by the
 distance between the outer eye corners (points 36 and 45); a face with NME > 0.08 is a
@@ -195,6 +197,8 @@ class ERTOptions:
     translation_jitter: float = 0.1
     padding: float = 0.0
     flip: bool = True
+    rotation: float = 0.0
+    rotated_copies: int = 1
     threads: int = 0
     seed: int = 0
 
@@ -264,21 +268,50 @@ def _detection(points: np.ndarray, box):
     return dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in points])
 
 
-def train_on_samples(samples: list[ERTSample], options: ERTOptions):
-    """Fit a dlib ``shape_predictor`` to the samples (with their mirror images when ``options.flip``)."""
-    import dlib
+def _rotate_sample(image: np.ndarray, points: np.ndarray, box, angle: float) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """The face turned by ``angle`` degrees about its centre; the box keeps its relation to the points."""
+    import cv2
 
+    from fer_kit.landmarks import _box_relation, box_from_landmarks
+
+    centre = tuple(float(v) for v in points.mean(axis=0))
+    matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
+    turned = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    turned_points = (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+    return turned, turned_points, box_from_landmarks(turned_points, _box_relation(box, points))
+
+
+def _intensity(image: np.ndarray) -> np.ndarray:
+    """Gray levels exactly as dlib derives them from RGB, ``(r + g + b) // 3``: same features, a third of the memory."""
+    return (image.astype(np.uint16).sum(axis=2) // 3).astype(np.uint8)
+
+
+def training_images(samples: list[ERTSample], options: ERTOptions) -> tuple[list[np.ndarray], list[list]]:
+    """Images and dlib detections for training: each face, its mirror image (``flip``) and, with
+    ``rotation``, ``rotated_copies`` copies of each turned by a random angle in ``[-rotation, rotation]``."""
     from fer_kit.video import read_image
 
+    rng = np.random.default_rng(options.seed)
     images, objects = [], []
     for sample in samples:
-        image = read_image(sample.image)
-        images.append(image)
-        objects.append([_detection(sample.points, sample.box)])
+        image = _intensity(read_image(sample.image))
+        variants = [(image, sample.points, sample.box)]
         if options.flip:
-            f_image, f_points, f_box = _flip_sample(image, sample.points, sample.box)
-            images.append(f_image)
-            objects.append([_detection(f_points, f_box)])
+            variants.append(_flip_sample(image, sample.points, sample.box))
+        for base in list(variants):
+            for _ in range(options.rotated_copies if options.rotation > 0 else 0):
+                variants.append(_rotate_sample(*base, float(rng.uniform(-options.rotation, options.rotation))))
+        for variant_image, points, box in variants:
+            images.append(np.ascontiguousarray(variant_image))
+            objects.append([_detection(points, box)])
+    return images, objects
+
+
+def train_on_samples(samples: list[ERTSample], options: ERTOptions):
+    """Fit a dlib ``shape_predictor`` to the samples and their augmented copies (:func:`training_images`)."""
+    import dlib
+
+    images, objects = training_images(samples, options)
     return dlib.train_shape_predictor(images, objects, options.dlib_options())
 
 

@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--num-test-splits", type=int, help="splits tried per node")
     train.add_argument("--jitter", type=float, help="random box shift (fraction of its size) while oversampling")
     train.add_argument("--no-flip", action="store_true", help="do not add mirrored copies of the training faces")
+    train.add_argument("--rotation", type=float, help="add copies turned by up to this many degrees (0: none)")
     train.add_argument("--threads", type=int, default=0, help="training threads (default: all cores)")
     train.add_argument("--workers", type=int, default=2, help="processes for face detection (default: 2)")
     train.add_argument("--limit", type=int, help="use only the first N training faces")
@@ -120,6 +121,7 @@ def run_train(args: argparse.Namespace) -> int:
         "feature_pool_size": args.feature_pool_size,
         "num_test_splits": args.num_test_splits,
         "translation_jitter": args.jitter,
+        "rotation": args.rotation,
     }
     options = {key: value for key, value in options.items() if value is not None}
     summary = train_ert(

@@ -149,18 +149,25 @@ def _unrun(submission: Submission, assignment: Assignment, status: str, note: st
 
 def _run(nb: Any, assignment: Assignment, label: str, timeout: float, reference: Reference | None,
          folder: Path | None, work_dir: Path | None, keep: Path) -> tuple[RunOutcome, list[CheckResult], str, str]:
-    """Run ``nb`` in a new sandbox, check it, keep its executed copy, results and log under ``keep``."""
+    """Run ``nb`` in a new sandbox, check it, keep its executed copy, results and log under ``keep``.
+
+    ``work_dir`` is given only for the solution run (its persistent work folder); a student's run
+    works in a private copy of ``reference.work_dir``.
+    """
     sandbox = Path(tempfile.mkdtemp(prefix=f"fer-kit-grade-{_safe_name(label)}-"))
     try:
         parameters = dict(assignment.parameters)
+        solution = work_dir is not None
         if work_dir is None:  # a private copy of the solution's work folder, or an empty one
             work_dir = sandbox / "course-work"
             if reference is not None and reference.work_dir is not None and reference.work_dir.is_dir():
                 shutil.copytree(reference.work_dir, work_dir, symlinks=True)
         parameters["work_dir"] = str(work_dir)
         outcome = run_sandboxed(nb, assignment.name, sandbox, parameters, timeout, folder)
+        # the checks may read the solution's work folder (when this is the solution run: its own)
+        shared = reference.work_dir if reference is not None else (work_dir if solution else None)
         context = CheckContext(outcome.results, outcome.output_dir, dict(assignment.parameters),
-                               reference.results if reference else {}, reference.work_dir if reference else None)
+                               reference.results if reference else {}, shared)
         checks = run_checks(assignment.checks, context)
         status, note = _status(outcome, timeout)
         for sub in ("executed", "results", "logs"):
