@@ -131,7 +131,7 @@ def _clip_name(row: dict, key: str) -> str:
 
 # ---------------------------------------------------------------- worker side
 def _init_worker() -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    """Helper process start: one OpenCV thread (the processes are the parallelism), the model loaded once."""
     import cv2
 
     cv2.setNumThreads(1)

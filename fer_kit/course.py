@@ -46,8 +46,6 @@ NOTEBOOKS: tuple[str, ...] = (
 
 RESULTS_FILE = "results.json"
 KERNEL_NAME = "python3"
-SHARED_PARAMETERS = ("dataset", "data_dir", "preset", "seed", "epochs", "output_dir", "work_dir")
-"""Parameters the chain hands every notebook that declares them in its ``parameters`` cell."""
 
 
 class ChainError(FerKitError):
@@ -469,6 +467,11 @@ def run_chain(
     work_dir.mkdir(parents=True, exist_ok=True)
     log = log or (lambda message: None)
 
+    declared = set().union(*(notebook_parameters(source_dir / f"{stem}.ipynb") for stem in stems
+                             if (source_dir / f"{stem}.ipynb").is_file()))
+    unused = sorted(set(parameters or {}) - declared)
+    if unused:
+        log(f"note: no notebook declares the parameter(s) {', '.join(unused)}; they are not passed")
     report = ChainReport(out=str(out), runs=[NotebookRun(stem, "skipped") for stem in stems])
     started = time.perf_counter()
     failure: ChainError | None = None

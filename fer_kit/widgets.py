@@ -10,8 +10,8 @@ Structure (so it can be tested and used without a browser):
   wrinkle-energy map and the landmark indices;
 - :func:`measure` gives the readouts: the selected region's size (pixels of the aligned
   crop and fraction of it) and its mean wrinkle energy;
-- :class:`LandmarkExplorer` binds ipywidgets 8 controls (frame slider, one toggle per
-  region, the readout region, layer check boxes) to the state and redraws on every
+- :class:`LandmarkExplorer` binds ipywidgets 8 controls (the image or clip to show, frame
+  slider, one toggle per region, the readout region, layer check boxes) to the state and redraws on every
   change. Without a frontend (papermill, CI, a plain Python session; or with
   ``FER_KIT_WIDGETS=static``) :meth:`LandmarkExplorer.show` displays the static figure
   and the readouts instead of live controls.
@@ -19,8 +19,9 @@ Structure (so it can be tested and used without a browser):
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -291,19 +292,25 @@ def figure_pixels(fig) -> np.ndarray:
 class LandmarkExplorer:
     """ipywidgets controls bound to an :class:`ExplorerState`; every change redraws with :func:`render`.
 
-    Controls: ``slider`` (frame), ``region_toggles`` (one ToggleButton per region),
+    Controls: ``source`` (which image or clip, when several were given), ``slider`` (frame),
+    ``region_toggles`` (one ToggleButton per region),
     ``selected`` (the region read out), ``layer_boxes`` (landmarks, indices, heatmap,
     wrinkle map, detector box). ``figure`` is the latest rendering, ``reading`` the latest
     readouts. Setting a control's ``value`` from Python has the same effect as a click.
     """
 
-    def __init__(self, state: ExplorerState) -> None:
+    def __init__(self, state: ExplorerState, sources: Mapping[str, Callable[[], ExplorerState]] | None = None,
+                 source: str | None = None) -> None:
         import ipywidgets as w
 
         self.state = state
         self.figure = None
         self.reading: dict = {}
         self._live = False
+        self._loaders = dict(sources or {})
+        self._states: dict[str, ExplorerState] = {source: state} if source else {}
+        self.source = w.Dropdown(options=list(self._loaders), value=source, description="source",
+                                 disabled=len(self._loaders) < 2, layout=w.Layout(width="auto"))
         self.slider = w.IntSlider(value=state.frame, min=0, max=max(state.n_frames - 1, 0), description="frame",
                                   disabled=state.n_frames == 1, continuous_update=False)
         self.region_toggles = {
@@ -317,10 +324,13 @@ class LandmarkExplorer:
                             for key, label in LAYERS.items()}
         self.readout = w.HTML()
         self.output = w.Output()
+        self._syncing = False
         for control in [self.slider, self.selected, *self.region_toggles.values(), *self.layer_boxes.values()]:
             control.observe(self._on_change, names="value")
+        self.source.observe(self._on_source, names="value")
+        top = [self.source, self.slider, self.selected] if self._loaders else [self.slider, self.selected]
         self.ui = w.VBox([
-            w.HBox([self.slider, self.selected]),
+            w.HBox(top),
             w.HBox(list(self.region_toggles.values()), layout=w.Layout(flex_flow="row wrap")),
             w.HBox(list(self.layer_boxes.values())),
             self.readout,
@@ -328,7 +338,30 @@ class LandmarkExplorer:
         ])
         self.refresh()
 
+    def _on_source(self, change) -> None:
+        """Switch to another image or clip, keeping the region and layer choices."""
+        name = change["new"]
+        if name not in self._states:
+            self._states[name] = self._loaders[name]()
+        new = self._states[name]
+        old = self.state
+        new.regions, new.selected = old.regions, old.selected
+        for key in LAYERS:
+            setattr(new, key, getattr(old, key))
+        new.frame = min(new.frame, new.n_frames - 1)
+        self.state = new
+        self._syncing = True
+        try:
+            self.slider.max = max(new.n_frames - 1, 0)
+            self.slider.value = new.frame
+            self.slider.disabled = new.n_frames == 1
+        finally:
+            self._syncing = False
+        self.refresh()
+
     def _on_change(self, _change=None) -> None:
+        if self._syncing:
+            return
         self.state.frame = int(self.slider.value)
         self.state.regions = frozenset(name for name, toggle in self.region_toggles.items() if toggle.value)
         self.state.selected = self.selected.value
@@ -374,25 +407,47 @@ class LandmarkExplorer:
         self.show()
 
 
-def explore(source, size: int = 160, max_frames: int = 48, **choices) -> LandmarkExplorer:
-    """A :class:`LandmarkExplorer` on an image (array or file), a video file / frame folder, or a Clip."""
+def _state_for(source, size: int, max_frames: int, choices: dict) -> ExplorerState:
+    """An :class:`ExplorerState` for an image (array or file), a video file / frame folder, or a Clip."""
     from fer_kit.clip import Clip
 
+    choices = dict(choices)
     if isinstance(source, ExplorerState):
-        state = source
-    elif isinstance(source, Clip):
-        state = ExplorerState.from_clip(source, **choices)
-    elif isinstance(source, np.ndarray):
-        state = ExplorerState.from_image(source, size=size, **choices)
-    else:
-        from fer_kit.video import is_image_file, read_image
+        return source
+    if isinstance(source, Clip):
+        return ExplorerState.from_clip(source, **choices)
+    if isinstance(source, np.ndarray):
+        return ExplorerState.from_image(source, size=size, **choices)
+    from fer_kit.video import is_image_file, read_image
 
-        path = Path(source)
-        if path.suffix == ".npz":
-            state = ExplorerState.from_clip(Clip.load(path), **choices)
-        elif is_image_file(path):
-            state = ExplorerState.from_image(read_image(path), size=size, title=choices.pop("title", path.name),
-                                             **choices)
-        else:
-            state = ExplorerState.from_video(path, max_frames=max_frames, size=size, **choices)
-    return LandmarkExplorer(state)
+    path = Path(source)
+    if path.suffix == ".npz":
+        return ExplorerState.from_clip(Clip.load(path), **choices)
+    if is_image_file(path):
+        return ExplorerState.from_image(read_image(path), size=size, title=choices.pop("title", path.name), **choices)
+    return ExplorerState.from_video(path, max_frames=max_frames, size=size, **choices)
+
+
+def _source_name(source, number: int) -> str:
+    if isinstance(source, (str, Path)):
+        return Path(source).name
+    if getattr(source, "source", ""):
+        return Path(source.source).name
+    return f"source {number + 1}"
+
+
+def explore(source, size: int = 160, max_frames: int = 48, **choices) -> LandmarkExplorer:
+    """A :class:`LandmarkExplorer` on an image (array or file), a video file / frame folder, or a Clip.
+
+    ``source`` may also be a list of them, or a dict ``{name: source}``: the explorer then has a
+    ``source`` drop-down to choose among them (each is loaded when first chosen).
+    """
+    if isinstance(source, (Mapping, list, tuple)):
+        items = dict(source) if isinstance(source, Mapping) else {
+            _source_name(item, i): item for i, item in enumerate(source)}
+        if not items:
+            raise ValueError("explore() needs at least one image or clip")
+        loaders = {name: functools.partial(_state_for, item, size, max_frames, choices) for name, item in items.items()}
+        first = next(iter(loaders))
+        return LandmarkExplorer(loaders[first](), sources=loaders, source=first)
+    return LandmarkExplorer(_state_for(source, size, max_frames, choices))

@@ -123,10 +123,13 @@ def test_chain_passes_only_declared_parameters(tmp_path: Path) -> None:
         "from fer_kit import course\ncourse.record(output_dir, has_epochs='epochs' in dir(), preset=preset);",
         parameters="output_dir = None\nwork_dir = None\npreset = 'lite'",
     )
+    messages: list[str] = []
     report = course.run_chain(
-        tmp_path / "out", notebooks_dir=src, parameters={"preset": "tiny", "epochs": 3}, progress=False
+        tmp_path / "out", notebooks_dir=src, parameters={"preset": "tiny", "epochs": 3}, progress=False,
+        log=messages.append,
     )
     assert report.ok and report.runs[0].seconds > 0
+    assert any("epochs" in m and "not passed" in m for m in messages)  # a typo in --param is not silent
     assert course.load_results(tmp_path / "out" / "only") == {"has_epochs": False, "preset": "tiny"}
 
 

@@ -150,6 +150,7 @@ def test_grade_a_class(tmp_path, capsys):
     state = tmp_path / "grades" / "toy_runs"
     pid = json.loads((state / "results" / "bea.json").read_text())["kernel_pid"]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert "in crop_pixels" in (state / "logs" / "bea.log").read_text()  # where it was stuck, for the instructor
 
     feedback = tmp_path / "grades" / "toy_feedback"
     assert sorted(p.stem for p in feedback.glob("*.md")) == sorted(rows)
@@ -174,8 +175,8 @@ def test_grade_a_class(tmp_path, capsys):
 def test_grade_odd_submissions_in_their_own_sandboxes(tmp_path):
     """Empty file, wrong assignment, folder submission, a notebook emptying its working folder.
 
-    The assignment runs its solution first: every student starts from a private copy of what
-    the solution left in its work folder, and the solution's own folder stays as it was.
+    The assignment runs its solution first: every student starts from a fresh copy of what the
+    solution left in its work folder, and the solution's own copy stays as it was.
     """
     subs = _make_odd_class(tmp_path)
     before = _hashes(subs)
@@ -195,7 +196,8 @@ def test_grade_odd_submissions_in_their_own_sandboxes(tmp_path):
     assert after == before  # nobody touched the hand-ins
 
     state = subs / "grades_runs"
-    assert (state / "solution" / "work" / "runs.txt").read_text().split() == ["run"]
+    for slot in ("slot-0", "slot-1"):  # one solution run per worker, kept pristine
+        assert (state / "solution" / slot / "pristine" / "runs.txt").read_text().split() == ["run"]
     for student in ("bob", "ivan", "judy"):
         assert json.loads((state / "results" / f"{student}.json").read_text())["work_dir_runs"] == 2
 

@@ -12,7 +12,7 @@ from fer_kit.cli import main
 from fer_kit.config import PROJECT_ROOT
 from fer_kit.release import release_notebooks
 
-NOTEBOOK = "03_cnn_blocks"
+NOTEBOOK = "02_wrinkle_regions"
 """The course notebook graded here (one of the quickest to run with the tiny preset)."""
 
 

@@ -170,3 +170,21 @@ def test_explore_reads_an_image_file(tmp_path) -> None:
 
     with pytest.raises(NoFaceError):
         widgets.explore(blank)
+
+
+def test_source_dropdown_switches_between_image_and_clip(astronaut_state_args) -> None:
+    from skimage import data
+
+    three = widgets.ExplorerState(**astronaut_state_args, size=96)
+    explorer = widgets.explore({"photo": data.astronaut(), "shifted": three}, size=96)
+    assert list(explorer.source.options) == ["photo", "shifted"] and not explorer.source.disabled
+    assert explorer.state.n_frames == 1 and explorer.slider.disabled
+    explorer.region_toggles["eyes"].value = True
+    before = _pixels(explorer)
+    explorer.source.value = "shifted"
+    assert explorer.state is three and explorer.slider.max == 2 and not explorer.slider.disabled
+    assert "eyes" in explorer.state.regions  # choices carry over
+    assert not np.array_equal(_pixels(explorer), before)
+    explorer.slider.value = 2
+    explorer.source.value = "photo"
+    assert explorer.state.n_frames == 1 and explorer.slider.value == 0 and explorer.slider.max == 0

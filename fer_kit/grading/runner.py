@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import re
 import shutil
 import tempfile
@@ -107,10 +108,31 @@ class ClassReport:
 
 @dataclass
 class Reference:
-    """What the instructor's solution run left for the class: its work folder and its recorded results."""
+    """What the instructor's solution left for the class: its recorded results and, per worker, its work folder.
 
-    work_dir: Path | None = None
+    The kit keys its caches and training runs on absolute paths, so a student reuses the
+    solution's data, cache and runs only when working at the very path the solution worked at.
+    Each worker slot therefore has a ``live`` folder where the solution ran and a ``pristine``
+    copy of it; before every student the live folder is restored from the pristine copy (copies
+    keep modification times), so each student starts from the solution's state and nothing a
+    student does reaches the next one.
+    """
+
     results: dict = field(default_factory=dict)
+    live: list[Path] = field(default_factory=list)
+    pristine: list[Path] = field(default_factory=list)
+
+    @property
+    def work_dir(self) -> Path | None:
+        """The solution's work folder as it left it (for checks that recompute from its data)."""
+        return self.pristine[0] if self.pristine else None
+
+    def restore(self, slot: int) -> Path:
+        """Reset worker ``slot``'s live folder to the solution's state; return it."""
+        live, pristine = self.live[slot], self.pristine[slot]
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.copytree(pristine, live, symlinks=True)
+        return live
 
 
 def _status(outcome: RunOutcome, timeout: float) -> tuple[str, str]:
@@ -148,21 +170,17 @@ def _unrun(submission: Submission, assignment: Assignment, status: str, note: st
 
 
 def _run(nb: Any, assignment: Assignment, label: str, timeout: float, reference: Reference | None,
-         folder: Path | None, work_dir: Path | None, keep: Path) -> tuple[RunOutcome, list[CheckResult], str, str]:
+         folder: Path | None, work_dir: Path | None, keep: Path,
+         solution: bool = False) -> tuple[RunOutcome, list[CheckResult], str, str]:
     """Run ``nb`` in a new sandbox, check it, keep its executed copy, results and log under ``keep``.
 
-    ``work_dir`` is given only for the solution run (its persistent work folder); a student's run
-    works in a private copy of ``reference.work_dir``.
+    ``work_dir`` is the work folder to hand the notebook (a restored slot, or the solution's
+    own); None gives an empty private one inside the sandbox.
     """
     sandbox = Path(tempfile.mkdtemp(prefix=f"fer-kit-grade-{_safe_name(label)}-"))
     try:
         parameters = dict(assignment.parameters)
-        solution = work_dir is not None
-        if work_dir is None:  # a private copy of the solution's work folder, or an empty one
-            work_dir = sandbox / "course-work"
-            if reference is not None and reference.work_dir is not None and reference.work_dir.is_dir():
-                shutil.copytree(reference.work_dir, work_dir, symlinks=True)
-        parameters["work_dir"] = str(work_dir)
+        parameters["work_dir"] = str(work_dir or sandbox / "course-work")
         outcome = run_sandboxed(nb, assignment.name, sandbox, parameters, timeout, folder)
         # the checks may read the solution's work folder (when this is the solution run: its own)
         shared = reference.work_dir if reference is not None else (work_dir if solution else None)
@@ -188,13 +206,14 @@ def grade_submission(
     state_dir: str | Path,
     timeout: float = DEFAULT_TIMEOUT,
     reference: Reference | None = None,
+    slot: int = 0,
 ) -> GradeRecord:
     """Vet, run (sandboxed, time-limited) and check one submission; never raises for a bad submission.
 
     ``state_dir`` receives the executed notebook, the recorded results and the run log as
     ``executed/<student>.ipynb``, ``results/<student>.json`` and ``logs/<student>.log``.
-    ``reference`` is the solution run (its work folder is copied for the run; its results go to
-    the checks).
+    ``reference`` is the solution run: the notebook works in worker ``slot``'s restored copy of
+    the solution's work folder, and the checks see the solution's results.
     """
     state_dir = Path(state_dir)
     sha = content_hash(submission)
@@ -204,8 +223,9 @@ def grade_submission(
     if status != OK:
         return _unrun(submission, assignment, status, reason, sha)
     started = time.monotonic()
+    work_dir = reference.restore(slot) if reference is not None and reference.live else None
     outcome, checks, status, note = _run(nb, assignment, submission.student, timeout, reference,
-                                         submission.folder, None, state_dir)
+                                         submission.folder, work_dir, state_dir)
     score = round(sum(check.points for check in checks), 4)
     executed = state_dir / "executed" / f"{submission.student}.ipynb"
     return GradeRecord(submission.student, assignment.name, status, score, assignment.max_points, checks, note,
@@ -213,14 +233,15 @@ def grade_submission(
                        str(submission.path), str(executed) if outcome.executed else "")
 
 
-def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: float,
+def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: float, slots: int = 1,
                        log: Callable[[str], None] | None = None) -> Reference | None:
-    """Run the instructor's solution once (kept while the grader is unchanged); None without a solution run.
+    """Run the instructor's solution in each of ``slots`` worker folders; None without a solution run.
 
-    The run's work folder is ``state_dir/solution/work``. :class:`~fer_kit.errors.FerKitError`
-    when the solution does not run cleanly: grading against a broken reference would be unfair.
-    A solution the checks do not give full marks is reported through ``log`` (the checks or the
-    notebook need a look) but does not stop the grading.
+    Kept in ``state_dir/solution/`` while the grader is unchanged (a re-run with more workers
+    only adds slots). :class:`~fer_kit.errors.FerKitError` when the solution does not run
+    cleanly: grading against a broken reference would be unfair. A solution that the checks do
+    not give full marks is reported through ``log`` (the checks or the notebook need a look)
+    but does not stop the grading.
     """
     if not assignment.solution_run:
         return None
@@ -230,30 +251,48 @@ def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: f
         raise InputFileError("the solution notebook of this assignment is missing", path)
     folder = Path(state_dir) / "solution"
     stamp = folder / "solution.json"
+    data: dict = {}
     if stamp.is_file():
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(stamp.read_text(encoding="utf-8"))
-            if data.get("grader") == assignment.fingerprint() and (folder / "work").is_dir():
-                return Reference(folder / "work", data["results"])
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    if data.get("grader") != assignment.fingerprint() or not isinstance(data.get("slots"), int):
+        shutil.rmtree(folder, ignore_errors=True)
+        data = {"grader": assignment.fingerprint(), "slots": 0, "results": {}}
     status, reason, nb = vet_notebook(path, assignment)
     if status != OK:
         raise FerKitError(f"the solution notebook cannot be graded: {reason}", path)
-    log(f"running the solution {path.name} once (its data and runs are shared with every student) ...")
-    started = time.monotonic()
-    outcome, checks, status, note = _run(nb, assignment, "solution", 3 * timeout, None, None, folder / "work",
-                                         folder)
-    if status != OK:
-        raise FerKitError(f"the solution notebook does not run cleanly with the grading parameters: {note}; "
-                          f"see {folder / 'executed' / 'solution.ipynb'}", path)
-    score = sum(check.points for check in checks)
-    failed = [f"{check.name} ({check.message})" for check in checks if not check.passed]
-    log(f"solution: {score:g}/{assignment.max_points:g} in {time.monotonic() - started:.0f} s"
-        + (f"; the solution fails {', '.join(failed)}" if failed else ""))
-    _write_json_atomic(stamp, {"grader": assignment.fingerprint(), "results": outcome.results, "score": score,
-                               "failed": failed})
-    return Reference(folder / "work", outcome.results)
+    live = [folder / f"slot-{k}" / "work" for k in range(max(slots, data["slots"], 1))]
+    pristine = [folder / f"slot-{k}" / "pristine" for k in range(len(live))]
+    missing = [k for k in range(len(live)) if not (k < data["slots"] and pristine[k].is_dir())]
+    if missing:
+        log(f"running the solution {path.name} in {len(missing)} worker folder(s) "
+            "(its data, caches and runs are then shared with every student) ...")
+
+    def run_slot(k: int) -> tuple[int, RunOutcome, list[CheckResult], str, str, float]:
+        shutil.rmtree(live[k].parent, ignore_errors=True)
+        live[k].mkdir(parents=True)
+        started = time.monotonic()
+        outcome, checks, status, note = _run(nb, assignment, "solution" if k == 0 else f"solution-{k}",
+                                             3 * timeout, None, None, live[k], folder, solution=True)
+        if status == OK:
+            shutil.copytree(live[k], pristine[k], symlinks=True)
+        return k, outcome, checks, status, note, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
+        for k, outcome, checks, status, note, seconds in pool.map(run_slot, missing):
+            if status != OK:
+                label = "solution" if k == 0 else f"solution-{k}"
+                raise FerKitError(f"the solution notebook does not run cleanly with the grading parameters: "
+                                  f"{note}; see {folder / 'executed' / f'{label}.ipynb'}", path)
+            if k == 0:
+                score = sum(check.points for check in checks)
+                failed = [f"{check.name} ({check.message})" for check in checks if not check.passed]
+                log(f"solution: {score:g}/{assignment.max_points:g} in {seconds:.0f} s"
+                    + (f"; the solution fails {', '.join(failed)}" if failed else ""))
+                data.update(results=outcome.results, score=score, failed=failed)
+    data["slots"] = len(live)
+    _write_json_atomic(stamp, data)
+    return Reference(data["results"], live, pristine)
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,11 +378,22 @@ def grade_class(
             write_feedback(record, feedback_dir / f"{record.student}.md")
     write_gradebook([records[s.student] for s in submissions if s.student in records], assignment, gradebook)
 
-    reference = solution_reference(assignment, state_dir, timeout, log) if todo else None
-    pool = ThreadPoolExecutor(max_workers=max(1, int(workers)))
+    workers = max(1, min(int(workers), len(todo) or 1))
+    free_slots: queue.Queue[int] = queue.Queue()
+    for slot in range(workers):
+        free_slots.put(slot)
+
+    def grade(submission: Submission) -> GradeRecord:
+        slot = free_slots.get()
+        try:
+            return grade_submission(submission, assignment, state_dir, timeout, reference, slot)
+        finally:
+            free_slots.put(slot)
+
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        futures = {pool.submit(grade_submission, submission, assignment, state_dir, timeout, reference): submission
-                   for submission in todo}
+        reference = solution_reference(assignment, state_dir, timeout, workers, log) if todo else None
+        futures = {pool.submit(grade, submission): submission for submission in todo}
         for future in as_completed(futures):
             submission = futures[future]
             try:

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -66,6 +67,22 @@ def kill_tree(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+def dump_stacks(process: subprocess.Popen, wait: float = 3.0) -> None:
+    """Make the kernels under ``process`` print their Python stacks to the run log (``SIGABRT`` +
+    ``PYTHONFAULTHANDLER``), so the log shows where a stopped notebook was stuck."""
+    import psutil
+
+    try:
+        kernels = [child for child in psutil.Process(process.pid).children(recursive=True)
+                   if "ipykernel" in " ".join(child.cmdline())]
+    except psutil.Error:
+        return
+    for kernel in kernels:
+        with contextlib.suppress(psutil.Error):
+            kernel.send_signal(signal.SIGABRT)
+    psutil.wait_procs(kernels, timeout=wait)
+
+
 def kill_running() -> None:
     """Kill every notebook run in progress (when grading is interrupted)."""
     with _RUNNING_LOCK:
@@ -78,7 +95,7 @@ def _execute(job: dict, sandbox: Path, timeout: float) -> tuple[bool, dict]:
     """Run the job in a child process; return (timed out, the status the child wrote)."""
     job_file = sandbox / "job.json"
     job_file.write_text(json.dumps(job), encoding="utf-8")
-    env = dict(os.environ, FER_KIT_GRADING="1", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, FER_KIT_GRADING="1", PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
     with open(sandbox / "run.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "fer_kit.grading.execute", str(job_file)],
@@ -92,6 +109,7 @@ def _execute(job: dict, sandbox: Path, timeout: float) -> tuple[bool, dict]:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
+            dump_stacks(process)
         finally:
             kill_tree(process)  # after a normal end this only reaps a kernel left behind
             with _RUNNING_LOCK:
