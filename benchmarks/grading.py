@@ -7,7 +7,8 @@
 Every student hands in the instructor's solution notebook (the worst case: every cell runs), so
 the numbers are the cost of running the notebook headless with the ``tiny`` preset, plus the
 grader's own overhead (a fresh kernel per student, sandbox copies, the checks' references).
-Each configuration grades from scratch into its own folder.
+Each configuration grades from scratch into its own folder, including the solution runs the
+assignment starts with (``solution_seconds``, one per worker, run side by side).
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ def main() -> int:
         runs.append({
             "workers": workers,
             "seconds": round(seconds, 1),
-            "seconds_per_student": round(seconds / args.students, 1),
+            "solution_seconds": round(report.solution_seconds, 1),
+            "students_seconds": round(seconds - report.solution_seconds, 1),
+            "seconds_per_student": round((seconds - report.solution_seconds) / args.students, 1),
             "notebook_seconds_mean": round(sum(r.seconds for r in report.records) / len(report.records), 1),
             "statuses": statuses,
             "mean_score": round(sum(r.score for r in report.records) / len(report.records), 2),

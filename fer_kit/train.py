@@ -8,10 +8,9 @@ the model and fits it with the loss of eq. 8::
 
 (eq. 7 is the cross-entropy; the paper's eq. 8 is ``w_f = 0``; by default we also train
 the fused output, ``w_f = 1``, because that is the prediction). Defaults follow paper
-4.1: SGD with momentum 0.9, learning rate decaying from 0.01 to 0.0001 over the run
-(the paper gives only the end points; we use a cosine curve, which keeps the rate high
-longer than an exponential one and so learns more in a short run; ``exponential`` and
-``constant`` are available). Early stopping watches the validation loss (the best epoch's weights are
+4.1: SGD with momentum 0.9, learning rate decaying exponentially from 0.01 to 0.0001
+over all the steps of the run, ``lr(step) = 0.01 * 0.01 ** (step / total_steps)`` (the
+paper gives only the end points; ``cosine`` and ``constant`` are available). Early stopping watches the validation loss (the best epoch's weights are
 kept), every epoch is backed up so an interrupted run resumes where it stopped, and
 a fixed seed repeats a run on the CPU.
 
@@ -79,7 +78,7 @@ class TrainConfig:
     optimizer: str = "sgd"
     learning_rate: float = 0.01
     final_learning_rate: float = 0.0001
-    lr_schedule: str = "cosine"
+    lr_schedule: str = "exponential"
     momentum: float = 0.9
     weight_decay: float = 0.0005
     fused_weight: float = 1.0

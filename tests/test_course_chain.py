@@ -20,7 +20,7 @@ SMALL = {
     "cascade_levels": [1, 3],
     "trees": 50,
     "videos_per_class": 1,
-    "depth": 8,
+    "depth": 12,
     "lambdas": [[0.0, 0.0], [0.5, 0.5]],
     "paper_cost_clips": 0,
     "gallery": 4,

@@ -142,3 +142,25 @@ def test_eval_without_annotations(tmp_path: Path) -> None:
     shutil.copy(Path(__file__), tmp_path / "x.py")
     with pytest.raises(DatasetLayoutError, match=r"\.pts"):
         evaluate_ert(tmp_path)
+
+
+def test_training_images_are_mirrored_and_turned(tmp_path: Path) -> None:
+    import cv2
+    import skimage.data
+
+    from fer_kit.ert import ERTOptions, build_samples, training_images
+    from fer_kit.landmarks import face_landmarks
+
+    image = skimage.data.astronaut()
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    write_pts(tmp_path / "a.pts", face_landmarks(image))
+    samples = build_samples(find_annotated_images(tmp_path), workers=1)
+    assert samples[0].detected
+    images, objects = training_images(samples, ERTOptions(flip=True, rotation=10, rotated_copies=2))
+    assert len(images) == 6 and images[0].ndim == 2  # face, mirror, 2 turned copies of each
+    points = [np.array([(p.x, p.y) for p in obj[0].parts()], float) for obj in objects]
+    assert points[1][36, 0] < points[1][45, 0]  # mirrored indices keep the image-left eye on the left
+    angles = [np.degrees(np.arctan2(*(p[45] - p[36])[::-1])) for p in points]
+    assert angles[1] == pytest.approx(-angles[0], abs=1)  # the mirror image tilts the other way
+    assert 0.5 < max(abs(a - angles[0]) for a in angles[2:4]) <= 11
+    assert len(training_images(samples, ERTOptions(flip=False))[0]) == 1

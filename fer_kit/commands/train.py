@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="default: sgd with momentum 0.9")
     parser.add_argument("--lr", type=float, default=0.01, help="initial learning rate (default: 0.01, paper 4.1)")
     parser.add_argument("--final-lr", type=float, default=0.0001, help="final learning rate (default: 0.0001)")
-    parser.add_argument("--lr-schedule", choices=("cosine", "exponential", "constant"), default="cosine",
-                        help="shape of the decay from --lr to --final-lr (default: cosine)")
+    parser.add_argument("--lr-schedule", choices=("exponential", "cosine", "constant"), default="exponential",
+                        help="shape of the decay from --lr to --final-lr (default: exponential)")
     parser.add_argument("--weight-decay", type=float, default=0.0005, help="decoupled weight decay (default: 5e-4)")
     parser.add_argument("--fused-weight", type=float, default=1.0, help="weight of CE(fused) (default: 1)")
     parser.add_argument("--lambda-global", type=float, default=0.5, help="lambda1 of eq. 8 (default: 0.5)")

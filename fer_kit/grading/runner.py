@@ -89,6 +89,7 @@ class ClassReport:
     graded: int = 0
     reused: int = 0
     seconds: float = 0.0
+    solution_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         counts: dict[str, int] = {}
@@ -96,7 +97,8 @@ class ClassReport:
             counts[record.status] = counts.get(record.status, 0) + 1
         return {
             "gradebook": str(self.gradebook), "feedback": str(self.feedback_dir), "students": len(self.records),
-            "graded": self.graded, "reused": self.reused, "seconds": round(self.seconds, 1), "statuses": counts,
+            "graded": self.graded, "reused": self.reused, "seconds": round(self.seconds, 1),
+            "solution_seconds": round(self.solution_seconds, 1), "statuses": counts,
             "scores": {record.student: [record.score, record.max_points, record.status] for record in self.records},
         }
 
@@ -392,7 +394,9 @@ def grade_class(
 
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
+        solution_started = time.monotonic()
         reference = solution_reference(assignment, state_dir, timeout, workers, log) if todo else None
+        solution_seconds = time.monotonic() - solution_started
         futures = {pool.submit(grade, submission): submission for submission in todo}
         for future in as_completed(futures):
             submission = futures[future]
@@ -410,4 +414,4 @@ def grade_class(
     pool.shutdown(wait=True)
     ordered = [records[s.student] for s in submissions]
     return ClassReport(gradebook, feedback_dir, state_dir, ordered, graded=len(todo), reused=reused,
-                       seconds=time.monotonic() - started)
+                       seconds=time.monotonic() - started, solution_seconds=solution_seconds)
