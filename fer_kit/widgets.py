@@ -236,7 +236,7 @@ def render(state: ExplorerState, figsize: tuple[float, float] | None = None):
     import matplotlib.pyplot as plt
 
     from fer_kit.drawing import REGION_COLORS, draw_box
-    from fer_kit.regions import region_polygons
+    from fer_kit.regions import REGION_PARTS, region_polygons
 
     state.validate()
     two = not state.aligned_input
@@ -258,8 +258,6 @@ def render(state: ExplorerState, figsize: tuple[float, float] | None = None):
     panel, landmarks = _aligned_panel(state)
     ax.imshow(panel)
     polygons = region_polygons(landmarks)
-    from fer_kit.regions import REGION_PARTS
-
     for part in REGION_PARTS[state.selected]:
         poly = np.vstack([polygons[part], polygons[part][:1]])
         ax.plot(poly[:, 0], poly[:, 1], color="white", lw=2.2)

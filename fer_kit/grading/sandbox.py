@@ -6,9 +6,13 @@ submission), which is the working directory of the run; the notebook's ``output_
 directory therefore only harms its own copy. Papermill runs in a child process
 (:mod:`fer_kit.grading.execute`, a fresh ``python3`` kernel); when the limit passes, that
 process and every process under it (the kernel runs in a process group of its own, so it is
-found by parentage) are killed. What the notebook recorded in ``output_dir/results.json`` up to
-then, the error outputs of the executed copy and the cell still running are returned in a
-:class:`RunOutcome`.
+found by parentage) are killed, after the kernel was made to print its Python stack into the run
+log (so the log shows where it was stuck). What the notebook recorded in
+``output_dir/results.json`` up to then, the error outputs of the executed copy and the cell
+still running are returned in a :class:`RunOutcome`.
+
+This confines well-meaning and clumsy notebooks; it is not a security boundary (the notebook
+runs as the grader's user and could reach any absolute path that user can).
 """
 
 from __future__ import annotations
@@ -109,6 +113,9 @@ def _execute(job: dict, sandbox: Path, timeout: float) -> tuple[bool, dict]:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
+            executed = Path(job["output"])
+            if executed.is_file():  # as papermill last saved it: the cell running at the limit is marked
+                shutil.copyfile(executed, sandbox / "at-time-limit.ipynb")
             dump_stacks(process)
         finally:
             kill_tree(process)  # after a normal end this only reaps a kernel left behind
@@ -197,6 +204,8 @@ def run_sandboxed(
            "parameters": {**parameters, "output_dir": str(output_dir)}, "cell_timeout": timeout}
     timed_out, status = _execute(job, sandbox, timeout)
     results, problem = load_results(output_dir)
+    if timed_out and (sandbox / "at-time-limit.ipynb").is_file():
+        executed = sandbox / "at-time-limit.ipynb"
     errors, running = read_executed(executed)
     return RunOutcome(timed_out, bool(status.get("finished")), str(status.get("error", "")), results, problem,
                       errors, running, executed if executed.is_file() else None, sandbox / "run.log", output_dir)

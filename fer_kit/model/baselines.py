@@ -3,7 +3,7 @@
 * ``c3d``: one 3D stream (paper 3.2.1 without the local-map stream) on the face clip;
   the C3D row of Table 3.
 * ``cnn``: a frame-level 2D CNN. Every convolution has a ``1 x 3 x 3`` kernel and every
-  pool is ``1 x 2 x 2``, so each frame is processed on its own with weights shared over
+  pool is ``1 x 2 x 2`` (time is never pooled), so each frame is processed on its own with weights shared over
   time (the same as a ``TimeDistributed`` 2D CNN); each frame gets its own softmax and
   the clip prediction is the average of the frames' probabilities. The CNN row of Table 3.
 
