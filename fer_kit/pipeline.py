@@ -297,12 +297,8 @@ def make_dataset(
         dataset = dataset.map(gather, num_parallel_calls=parallel, deterministic=True)
     else:
 
-        def load(path):
-            f, m = _read_arrays(path.decode() if isinstance(path, bytes) else str(path))
-            return f, m
-
         def read(path, label):
-            f, m = tf.numpy_function(load, [path], [tf.uint8, tf.uint8], stateful=False)
+            f, m = tf.numpy_function(lambda p: _read_arrays(p.decode()), [path], [tf.uint8, tf.uint8], stateful=False)
             f = tf.ensure_shape(f, [frames, size, size, 3])
             m = tf.ensure_shape(m, [frames, size, size, 1])
             return tf.cast(f, tf.float32), tf.cast(m, tf.float32), label
