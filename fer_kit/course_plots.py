@@ -20,21 +20,28 @@ def _pyplot():
 
 # ----------------------------------------------------------------------------- 03: blocks and shapes
 def stage_shapes(model: Any, stream: str = "global") -> list[dict]:
-    """Output shape ``(frames, height, width, channels)`` after the stem and every pooling stage of a stream.
+    """Output shape ``(frames, height, width, channels)`` after the stem and after each of the five stages.
 
-    Reads the layer names of :func:`fer_kit.model.mcdcn.conv_stream` (``<stream>_stem``,
-    ``<stream>_pool1`` ...), i.e. the feature maps of paper Figure 4 for one of the two streams.
+    Reads the layer names of :func:`fer_kit.model.mcdcn.conv_stream` (``<stream>_stem``, and
+    ``<stream>_pool<i>`` / ``<stream>_block<i>`` for stage ``i``, whichever comes last), i.e. the
+    feature maps of paper Figure 4 for one of the two streams.
     """
-    rows = []
-    for layer in model.layers:
-        name = layer.name
-        if name == f"{stream}_stem" or (name.startswith(f"{stream}_pool") and name[len(stream) + 5:].isdigit()):
-            frames, height, width, channels = (int(v) for v in layer.output.shape[1:])
-            stage = 0 if name.endswith("stem") else int(name[len(stream) + 5:])
-            rows.append({"stage": stage, "layer": name, "frames": frames, "height": height, "width": width,
-                         "channels": channels, "values": frames * height * width * channels})
-    if not rows:
+    import re
+
+    pattern = re.compile(rf"{re.escape(stream)}_(stem|pool(\d+)|block(\d+))$")
+    stages: dict[int, tuple[str, tuple[int, ...]]] = {}
+    for layer in model.layers:  # in graph order: a stage's last layer overwrites its first
+        match = pattern.match(layer.name)
+        if match:
+            stage = 0 if match.group(1) == "stem" else int(match.group(2) or match.group(3))
+            stages[stage] = (layer.name, tuple(int(v) for v in layer.output.shape[1:]))
+    if not stages:
         raise ValueError(f"model {model.name!r} has no stream called {stream!r}")
+    rows = []
+    for stage in sorted(stages):
+        name, (frames, height, width, channels) = stages[stage]
+        rows.append({"stage": stage, "layer": name, "frames": frames, "height": height, "width": width,
+                     "channels": channels, "values": frames * height * width * channels})
     return rows
 
 

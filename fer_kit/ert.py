@@ -189,11 +189,11 @@ class ERTOptions:
     feature pool and random rotations did not.
     """
 
-    cascade_depth: int = 15
-    trees: int = 600
+    cascade_depth: int = 25
+    trees: int = 400
     tree_depth: int = 4
     nu: float = 0.1
-    oversampling: int = 10
+    oversampling: int = 20
     feature_pool_size: int = 400
     num_test_splits: int = 20
     lambda_param: float = 0.1
