@@ -43,6 +43,8 @@ from fer_kit.labels import EMOTIONS, EXTRA_EMOTIONS
 FACES = "faces"
 LOCAL_MAPS = "local_maps"
 REQUIRED_COLUMNS = ("path", "label", "subject")
+INTERPOLATION = "BILINEAR"
+FILL_MODE = "REFLECT"
 ROTATION_DEGREES: tuple[float, ...] = (3.0, 6.0, 9.0)
 """Paper 2.4: rotations of +-3, +-6 and +-9 degrees (0 is also drawn: the clip unrotated)."""
 
@@ -186,14 +188,20 @@ def clips_nbytes(n: int, frames: int, size: int) -> int:
     return n * frames * size * size * 4
 
 
-def _rotation_transforms(angles: tf.Tensor, size: int) -> tf.Tensor:
-    """Projective transforms (``[n, 8]``) rotating ``size x size`` images by ``angles`` radians about the centre."""
+def _transforms(angles: tf.Tensor, flips: tf.Tensor, size: int) -> tf.Tensor:
+    """Projective transforms ``[n, 8]`` (output pixel -> input pixel) for ``size x size`` images.
+
+    Each rotates by ``angles`` radians about the centre and, where ``flips`` is true,
+    mirrors left-right first: one resampling does both.
+    """
     cos, sin = tf.cos(angles), tf.sin(angles)
     extent = float(size - 1)
     x_offset = (extent - (cos * extent - sin * extent)) / 2.0
     y_offset = (extent - (sin * extent + cos * extent)) / 2.0
+    sign = tf.where(flips, -1.0, 1.0)  # x_in -> (S - 1) - x_in
+    x_offset = tf.where(flips, extent - x_offset, x_offset)
     zeros = tf.zeros_like(angles)
-    return tf.stack([cos, -sin, x_offset, sin, cos, y_offset, zeros, zeros], axis=1)
+    return tf.stack([sign * cos, -sign * sin, x_offset, sin, cos, y_offset, zeros, zeros], axis=1)
 
 
 def augment_batch(
@@ -205,31 +213,30 @@ def augment_batch(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Flip and rotate each clip of a batch, the same way for both streams and all frames (paper 2.4).
 
-    ``faces`` ``float32[B,T,S,S,3]``, ``local`` ``float32[B,T,S,S,1]``, ``seed`` ``int64[2]``.
-    Angles are drawn uniformly from ``{0, +-r for r in rotations}``.
+    ``faces`` ``[B,T,S,S,3]``, ``local`` ``[B,T,S,S,1]`` (``uint8`` or float, same dtype),
+    ``seed`` ``int64[2]``. Each clip is mirrored with probability 1/2 and rotated by an
+    angle drawn uniformly from ``{0, +-r for r in rotations}``; both are one bilinear
+    resampling of the stacked streams (reflected border). Working on ``uint8`` clips (as
+    stored) moves a quarter of the bytes of ``float32``.
     """
     shape = tf.shape(faces)
     batch, frames, size = shape[0], shape[1], faces.shape[2]
-    stacked = tf.concat([faces, local], axis=-1)
     flip_seed, angle_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    if flip:
-        flipped = tf.random.stateless_uniform([batch], flip_seed) < 0.5
-        stacked = tf.where(flipped[:, None, None, None, None], tf.reverse(stacked, axis=[3]), stacked)
-    if rotations:
-        choices = tf.constant([0.0, *rotations, *(-r for r in rotations)], tf.float32) * (math.pi / 180.0)
-        pick = tf.random.stateless_uniform([batch], angle_seed, 0, len(choices), dtype=tf.int32)
-        transforms = tf.repeat(_rotation_transforms(tf.gather(choices, pick), size), frames, axis=0)
-        channels = stacked.shape[-1]
-        images = tf.reshape(stacked, [batch * frames, size, size, channels])
-        images = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images,
-            transforms=transforms,
-            output_shape=[size, size],
-            fill_value=0.0,
-            interpolation="BILINEAR",
-            fill_mode="REFLECT",
-        )
-        stacked = tf.reshape(images, [batch, frames, size, size, channels])
+    flips = tf.random.stateless_uniform([batch], flip_seed) < 0.5 if flip else tf.zeros([batch], tf.bool)
+    choices = tf.constant([0.0, *rotations, *(-r for r in rotations)], tf.float32) * (math.pi / 180.0)
+    pick = tf.random.stateless_uniform([batch], angle_seed, 0, len(choices), dtype=tf.int32)
+    transforms = tf.repeat(_transforms(tf.gather(choices, pick), flips, size), frames, axis=0)
+    stacked = tf.concat([faces, local], axis=-1)
+    channels = stacked.shape[-1]
+    images = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.reshape(stacked, [batch * frames, size, size, channels]),
+        transforms=transforms,
+        output_shape=[size, size],
+        fill_value=0.0,
+        interpolation=INTERPOLATION,
+        fill_mode=FILL_MODE,
+    )
+    stacked = tf.reshape(images, [batch, frames, size, size, channels])
     return stacked[..., :3], stacked[..., 3:]
 
 
@@ -278,54 +285,47 @@ def make_dataset(
 
     if mode == "memory":
         faces_np, local_np = load_clip_arrays(paths, workers=workers)
-        faces_all = tf.constant(faces_np)
-        local_all = tf.constant(local_np)
-        labels_all = tf.constant(labels)
+        faces_all, local_all, labels_all = tf.constant(faces_np), tf.constant(local_np), tf.constant(labels)
         del faces_np, local_np
         dataset = tf.data.Dataset.range(n)
         if training:
             dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size)
-
-        def gather(indices):
-            return (
-                tf.cast(tf.gather(faces_all, indices), tf.float32),
-                tf.cast(tf.gather(local_all, indices), tf.float32),
-                tf.gather(labels_all, indices),
-            )
-
-        dataset = dataset.map(gather, num_parallel_calls=parallel, deterministic=True)
+        dataset = dataset.batch(batch_size).map(
+            lambda i: (tf.gather(faces_all, i), tf.gather(local_all, i), tf.gather(labels_all, i)),
+            num_parallel_calls=parallel,
+            deterministic=True,
+        )
     else:
 
         def read(path, label):
             f, m = tf.numpy_function(lambda p: _read_arrays(p.decode()), [path], [tf.uint8, tf.uint8], stateful=False)
-            f = tf.ensure_shape(f, [frames, size, size, 3])
-            m = tf.ensure_shape(m, [frames, size, size, 1])
-            return tf.cast(f, tf.float32), tf.cast(m, tf.float32), label
+            return tf.ensure_shape(f, [frames, size, size, 3]), tf.ensure_shape(m, [frames, size, size, 1]), label
 
         dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
         if training:
             dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.map(read, num_parallel_calls=parallel, deterministic=True).batch(batch_size)
 
-    if training and augment and (flip or rotations):
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda batch, s: (*augment_batch(batch[0], batch[1], s, flip=flip, rotations=rotations), batch[2]),
-            num_parallel_calls=parallel,
-            deterministic=True,
-        )
+    augmenting = training and augment and bool(flip or rotations)
     weight_table = tf.constant(weights, tf.float32) if (training and weights is not None) else None
     inputs, outputs = tuple(inputs), tuple(outputs)
 
-    def to_model(f, m, y):
-        streams = {FACES: f, LOCAL_MAPS: m}
+    def to_model(f, m, y, s=None):
+        """uint8 batch -> (augmented) float32 model inputs, one target per output, sample weights."""
+        if s is not None:
+            f, m = augment_batch(f, m, s, flip=flip, rotations=rotations)
+        streams = {FACES: tf.cast(f, tf.float32), LOCAL_MAPS: tf.cast(m, tf.float32)}
         x = {name: streams[name] for name in inputs}
         targets = {name: y for name in outputs}
-        if weight_table is None:
-            return x, targets
-        return x, targets, tf.gather(weight_table, y)
+        return (x, targets) if weight_table is None else (x, targets, tf.gather(weight_table, y))
 
-    dataset = dataset.map(to_model, num_parallel_calls=parallel, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    if augmenting:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda batch, s: to_model(*batch, s), num_parallel_calls=parallel, deterministic=True
+        )
+    else:
+        dataset = dataset.map(to_model, num_parallel_calls=parallel, deterministic=True)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
     info = PipelineInfo(mode=mode, clips=n, batches=math.ceil(n / batch_size), frames=frames, size=size)
     return dataset, info
