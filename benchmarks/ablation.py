@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-class", type=int, default=30,
                         help="training clips per emotion = training identities (default: 30)")
     parser.add_argument("--test-per-class", type=int, help="test clips per emotion (default: half of --per-class)")
-    parser.add_argument("--epochs", type=int, default=40, help="maximum epochs per model (default: 40)")
+    parser.add_argument("--epochs", type=int, default=30, help="maximum epochs per model (default: 30)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per step (default: 8)")
-    parser.add_argument("--patience", type=int, default=10, help="early-stopping patience (default: 10)")
+    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience (default: 8)")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                         help="adam (default; learns faster in a short run) or sgd (momentum 0.9, as fer-kit train)")
     parser.add_argument("--lr", type=float, help="initial learning rate (default: 0.001 adam, 0.01 sgd)")
