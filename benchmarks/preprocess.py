@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detect-every", type=int, default=5)
     parser.add_argument("--preset", default="paper", help="crop size of the chain (default: paper = 112)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per clip and mode; the fastest counts")
-    parser.add_argument("--copies", type=int, default=10, help="copies of each clip for the workers comparison")
+    parser.add_argument("--copies", type=int, default=15, help="copies of each clip for the workers comparison")
     parser.add_argument("--max-workers", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

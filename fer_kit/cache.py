@@ -320,8 +320,12 @@ def _run(todo: list[tuple[int, dict]], workers: int, context: str):
         return
     import multiprocessing
 
+    import cv2
+
     ctx = multiprocessing.get_context(context)
     helpers = min(workers, len(todo)) - 1
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # the processes are the parallelism; OpenCV threads would only compete with them
     with ProcessPoolExecutor(max_workers=helpers, mp_context=ctx, initializer=_init_worker) as pool:
         pending: dict[Future, int] = {}
         try:
@@ -349,6 +353,8 @@ def _run(todo: list[tuple[int, dict]], workers: int, context: str):
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            cv2.setNumThreads(threads)
 
 
 def load_cache_index(cache_dir: str | Path) -> pd.DataFrame:
