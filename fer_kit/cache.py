@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fer_kit.atomic import write_text_atomic
 from fer_kit.errors import DatasetLayoutError, FerKitError
 from fer_kit.preprocess import PreprocessSettings
 
@@ -165,18 +164,6 @@ def _build_one(task: dict) -> dict:
 
 
 # ---------------------------------------------------------------- helpers
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _remove_temp_files(folder: Path, older_than: float = 60.0) -> None:
     now = time.time()
     for tmp in folder.glob(".tmp-*"):
@@ -288,13 +275,13 @@ def build_cache(
     done = [row for i, row in enumerate(rows) if i not in failed_rows]
     columns = list(INDEX_COLUMNS) + [c for c in ("start", "end") if any(c in r for r in done)]
     table = pd.DataFrame(done, columns=columns)
-    _atomic_write_text(out_dir / INDEX_FILE, table.to_csv(index=False))
+    write_text_atomic(out_dir / INDEX_FILE, table.to_csv(index=False))
     failures = pd.DataFrame(report.failed, columns=["source", "problem"])
     if report.failed:
-        _atomic_write_text(out_dir / FAILURES_FILE, failures.to_csv(index=False))
+        write_text_atomic(out_dir / FAILURES_FILE, failures.to_csv(index=False))
     else:
         (out_dir / FAILURES_FILE).unlink(missing_ok=True)
-    _atomic_write_text(out_dir / SETTINGS_FILE, json.dumps(settings.to_dict(), indent=2) + "\n")
+    write_text_atomic(out_dir / SETTINGS_FILE, json.dumps(settings.to_dict(), indent=2) + "\n")
     keep = {Path(row["path"]).name for row in done}
     for clip_file in clips_dir.glob("*.npz"):
         if clip_file.name not in keep:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from fer_kit.atomic import write_text_atomic
 
 from .assignment import Assignment
 from .runner import ERROR, INVALID, NOT_IMPLEMENTED, OK, TIMEOUT, WRONG_ASSIGNMENT, GradeRecord
@@ -30,18 +30,6 @@ _STATUS_TEXT = {
     INVALID: "Your file could not be read as a Jupyter notebook, so nothing was run.",
     WRONG_ASSIGNMENT: "This notebook belongs to another assignment, so nothing was run.",
 }
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _number(value: float) -> str:
@@ -66,7 +54,7 @@ def write_gradebook(records: Sequence[GradeRecord], assignment: Assignment, path
             *(_number(earned.get(check.name, 0.0)) for check in assignment.checks),
             f"{record.seconds:.1f}", record.note,
         ])
-    _write_text_atomic(path, buffer.getvalue())
+    write_text_atomic(path, buffer.getvalue())
     return path
 
 
@@ -99,5 +87,5 @@ def feedback_markdown(record: GradeRecord) -> str:
 def write_feedback(record: GradeRecord, path: str | Path) -> Path:
     """Write :func:`feedback_markdown` for ``record`` to ``path`` atomically."""
     path = Path(path)
-    _write_text_atomic(path, feedback_markdown(record))
+    write_text_atomic(path, feedback_markdown(record))
     return path
