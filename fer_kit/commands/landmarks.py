@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._shared import subcommand
+
 ORDER = 30
 
 
@@ -11,63 +13,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("landmarks", help="show, train or evaluate 68-point ERT face landmarks")
     sub = parser.add_subparsers(dest="landmarks_command", metavar="{show,train,eval}", required=True)
 
-    show = sub.add_parser(
-        "show",
+    with subcommand(
+        sub, "show", run_show,
         help="draw landmarks, regions, wrinkles, attention and the local map of an image or video frame",
         description="Draw the face pipeline for an image, or for the middle frame of a video, side by side.",
-    )
-    show.add_argument("path", help="image, video file or folder of frames")
-    show.add_argument("--out", help="PNG to write (default: <name>_landmarks.png in the current folder)")
-    show.add_argument("--frame", type=int, help="frame index of a video (default: the middle frame)")
-    show.add_argument("--model", help="shape predictor .dat (default: the pretrained 68-point model)")
-    show.add_argument("--size", type=int, default=112, help="aligned crop size (default: 112)")
-    show.add_argument("--json", action="store_true", help="print the landmarks and box as JSON")
-    show.set_defaults(handler=run_show)
+        json_help="print the landmarks and box as JSON",
+    ) as show:
+        show.add_argument("path", help="image, video file or folder of frames")
+        show.add_argument("--out", help="PNG to write (default: <name>_landmarks.png in the current folder)")
+        show.add_argument("--frame", type=int, help="frame index of a video (default: the middle frame)")
+        show.add_argument("--model", help="shape predictor .dat (default: the pretrained 68-point model)")
+        show.add_argument("--size", type=int, default=112, help="aligned crop size (default: 112)")
 
-    train = sub.add_parser(
-        "train",
+    with subcommand(
+        sub, "train", run_train,
         help="train an ERT shape predictor on images with 300-W .pts files",
         description=(
             "Train dlib's ensemble of regression trees on every image under DIR with a .pts file beside it. "
             "A reproducible fraction of the photos is held out; their NME is printed and recorded in MODEL.dat.json. "
             "Options left out take the tuned defaults of fer_kit.ert.ERTOptions."
         ),
-    )
-    train.add_argument("directory", help="folder searched recursively for image + .pts pairs")
-    train.add_argument("--out", required=True, help="model file to write (.dat)")
-    train.add_argument("--holdout", type=float, default=0.1, help="fraction of photos held out (default: 0.1)")
-    train.add_argument("--cascade-depth", type=int, help="cascade stages (eq. 2's t)")
-    train.add_argument("--trees", type=int, help="trees per cascade stage")
-    train.add_argument("--tree-depth", type=int, help="depth of each tree")
-    train.add_argument("--nu", type=float, help="learning rate (shrinkage) of Algorithm 1")
-    train.add_argument("--oversampling", type=int, help="initial shapes per face")
-    train.add_argument("--feature-pool-size", type=int, help="pixels per stage")
-    train.add_argument("--num-test-splits", type=int, help="splits tried per node")
-    train.add_argument("--jitter", type=float, help="random box shift (fraction of its size) while oversampling")
-    train.add_argument("--no-flip", action="store_true", help="do not add mirrored copies of the training faces")
-    train.add_argument("--rotation", type=float, help="add copies turned by up to this many degrees (0: none)")
-    train.add_argument("--threads", type=int, default=0, help="training threads (default: all cores)")
-    train.add_argument("--workers", type=int, default=2, help="processes for face detection (default: 2)")
-    train.add_argument("--limit", type=int, help="use only the first N training faces")
-    train.add_argument("--seed", type=int, default=0, help="random seed (split and training)")
-    train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    train.set_defaults(handler=run_train)
+        json_help="print the summary as one JSON object",
+    ) as train:
+        train.add_argument("directory", help="folder searched recursively for image + .pts pairs")
+        train.add_argument("--out", required=True, help="model file to write (.dat)")
+        train.add_argument("--holdout", type=float, default=0.1, help="fraction of photos held out (default: 0.1)")
+        train.add_argument("--cascade-depth", type=int, help="cascade stages (eq. 2's t)")
+        train.add_argument("--trees", type=int, help="trees per cascade stage")
+        train.add_argument("--tree-depth", type=int, help="depth of each tree")
+        train.add_argument("--nu", type=float, help="learning rate (shrinkage) of Algorithm 1")
+        train.add_argument("--oversampling", type=int, help="initial shapes per face")
+        train.add_argument("--feature-pool-size", type=int, help="pixels per stage")
+        train.add_argument("--num-test-splits", type=int, help="splits tried per node")
+        train.add_argument("--jitter", type=float, help="random box shift (fraction of its size) while oversampling")
+        train.add_argument("--no-flip", action="store_true", help="do not add mirrored copies of the training faces")
+        train.add_argument("--rotation", type=float, help="add copies turned by up to this many degrees (0: none)")
+        train.add_argument("--threads", type=int, default=0, help="training threads (default: all cores)")
+        train.add_argument("--workers", type=int, default=2, help="processes for face detection (default: 2)")
+        train.add_argument("--limit", type=int, help="use only the first N training faces")
+        train.add_argument("--seed", type=int, default=0, help="random seed (split and training)")
 
-    evaluate = sub.add_parser(
-        "eval",
+    with subcommand(
+        sub, "eval", run_eval,
         help="normalised mean error of a landmark model on annotated faces",
         description=(
             "Detect each face under DIR, predict 68 points and print n, missed, nme_mean, nme_median, "
             "failure_rate (NME > 0.08) and ms_per_face. NME = mean point error / distance of points 36 and 45."
         ),
-    )
-    evaluate.add_argument("directory", help="folder searched recursively for image + .pts pairs")
-    evaluate.add_argument("--model", help="shape predictor .dat (default: the pretrained 68-point model)")
-    evaluate.add_argument("--holdout-of", help="only the images held out when this model was trained")
-    evaluate.add_argument("--limit", type=int, help="only the first N faces")
-    evaluate.add_argument("--workers", type=int, default=2, help="processes for face detection (default: 2)")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.set_defaults(handler=run_eval)
+    ) as evaluate:
+        evaluate.add_argument("directory", help="folder searched recursively for image + .pts pairs")
+        evaluate.add_argument("--model", help="shape predictor .dat (default: the pretrained 68-point model)")
+        evaluate.add_argument("--holdout-of", help="only the images held out when this model was trained")
+        evaluate.add_argument("--limit", type=int, help="only the first N faces")
+        evaluate.add_argument("--workers", type=int, default=2, help="processes for face detection (default: 2)")
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -157,15 +155,11 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from fer_kit.ert import evaluate_ert, holdout_images
 
-    from ._shared import print_json
+    from ._shared import print_fields
 
     images = holdout_images(args.holdout_of) if args.holdout_of else None
     result = evaluate_ert(
         args.directory, args.model, workers=args.workers, limit=args.limit, images=images, progress=not args.json
     )
-    if args.json:
-        print_json(result)
-    else:
-        for key, value in result.items():
-            print(f"{key:>13}: {value}")
+    print_fields(result, args.json, width=13)
     return 0

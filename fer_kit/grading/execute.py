@@ -16,18 +16,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from fer_kit.atomic import write_text_atomic
 
 KERNEL_NAME = "python3"
 
 
 def _write_status(path: Path, **status: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(status, handle)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(status))
 
 
 def run_job(job_file: Path) -> int:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fer_kit.notebook_cells import cell_tags
+
 from .submissions import grading_copy
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -148,7 +150,7 @@ def read_executed(path: Path) -> tuple[list[dict], dict | None]:
     except Exception:  # absent, or cut short when the run was killed while papermill saved it
         return [], None
     added = {"injected-parameters", "papermill-error-cell-tag"}
-    cells = [cell for cell in nb.cells if not added & set(cell.get("metadata", {}).get("tags", []))]
+    cells = [cell for cell in nb.cells if not added & cell_tags(cell)]
     errors, running = [], None
     for number, cell in enumerate(cells, start=1):
         if cell.cell_type != "code":

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fer_kit.notebook_cells import cell_tags, clear_outputs
+
 from .assignment import COURSE_ASSIGNMENTS, Assignment
 
 IGNORED = re.compile(r"^(\.|_|~)|\.ipynb_checkpoints$|^__MACOSX$")
@@ -137,9 +139,8 @@ def grading_copy(nb: dict) -> dict:
     nb = json.loads(json.dumps(nb))
     cells = nb.get("cells", [])
     for cell in cells:
-        if cell.get("cell_type") == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    tagged = any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in cells)
+        clear_outputs(cell)
+    tagged = any("parameters" in cell_tags(cell) for cell in cells)
     if not tagged:
         for cell in cells:
             if cell.get("cell_type") == "code" and re.search(r"^output_dir\s*=", cell.get("source", ""), re.M):
