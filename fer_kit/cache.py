@@ -4,10 +4,13 @@
 ``start, end``) into ``CACHE/clips/<name>-<key>.npz`` and writes ``CACHE/index.csv``
 (``path`` relative to CACHE, ``source, label, subject, dataset, key, valid_fraction, ...``).
 
-- The **key** hashes the source's absolute path, size and modification time, its
-  ``start/end`` and the preprocessing settings (with the pipeline version), so a re-run
-  skips finished clips, an interrupted run resumes where it stopped, and a changed
-  setting or a changed video rebuilds.
+- The **key** hashes the source's content (its size and the first and last 64 KiB; for a
+  folder of frames its listing), its file name, ``start/end``, the row's label, subject and
+  dataset, and the preprocessing settings (with the pipeline version), so a re-run skips
+  finished clips, an interrupted run resumes where it stopped, and a changed setting or a
+  changed video rebuilds. The key holds no absolute path: a dataset and cache copied or
+  moved elsewhere together are reused as they are. (A cache made when keys hashed the
+  absolute path and modification time adopts those clips while the videos are unchanged.)
 - Clips are written atomically (temp file + rename) by the worker that made them;
   ``index.csv`` and ``failures.csv`` are written atomically at the end. Nothing
   half-written stays: leftover temp files of a killed run are removed on the next one,
@@ -105,13 +108,62 @@ def _text(value) -> str:
     return str(value)
 
 
-def clip_key(source: str | Path, settings: PreprocessSettings, start=None, end=None) -> str:
-    """Hash of the source (absolute path, size, mtime), its time span and the settings."""
+FINGERPRINT_BYTES = 1 << 16
+"""Bytes read from each end of a source file for its content fingerprint."""
+
+
+def _file_fingerprint(path: Path) -> list:
+    """``[size, sha1 of the first and last FINGERPRINT_BYTES]`` (the whole file when it is small)."""
+    size = path.stat().st_size
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_BYTES))
+        if size > 2 * FINGERPRINT_BYTES:
+            handle.seek(-FINGERPRINT_BYTES, 2)
+        digest.update(handle.read(FINGERPRINT_BYTES))
+    return [size, digest.hexdigest()]
+
+
+def source_fingerprint(source: str | Path) -> list | None:
+    """What identifies a source's content without its location (``None`` when it cannot be read).
+
+    A file: its size and a hash of its first and last 64 KiB. A folder of frames: its listing
+    (names, sizes) and the fingerprints of its first and last file.
+    """
+    path = Path(source)
+    try:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file())
+            listing = [(p.name, p.stat().st_size) for p in files]
+            ends = [_file_fingerprint(p) for p in files[:1] + files[-1:]]
+            return [listing, ends]
+        return _file_fingerprint(path)
+    except OSError:
+        return None
+
+
+def clip_key(source: str | Path, settings: PreprocessSettings, start=None, end=None, row: dict | None = None) -> str:
+    """Hash of the source's name and content, its time span, the row's label/subject/dataset and the settings.
+
+    Location-free (module doc): the same video under another folder gives the same key.
+    """
+    row = row or {}
+    meta = [_text(row.get(column)) for column in ("label", "subject", "dataset")]
+    text = json.dumps(
+        [Path(source).name, source_fingerprint(source), _optional_float(start), _optional_float(end), meta,
+         settings.key()],
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _legacy_clip_key(source: str | Path, settings: PreprocessSettings, start=None, end=None) -> str:
+    """The key of caches made before keys left out the location (absolute path, size, mtime)."""
     path = Path(source).absolute()
     try:
         stat = path.stat()
         stamp = [stat.st_size, stat.st_mtime_ns]
-        if path.is_dir():  # a folder of frames: its listing stands for its content
+        if path.is_dir():
             stamp.append(sorted((p.name, p.stat().st_size) for p in path.iterdir()))
     except OSError:
         stamp = None
@@ -218,7 +270,7 @@ def build_cache(
     todo: list[tuple[int, dict]] = []
     for position, record in enumerate(index_df.to_dict("records")):
         start, end = _optional_float(record.get("start")), _optional_float(record.get("end"))
-        key = clip_key(record["source"], settings, start, end)
+        key = clip_key(record["source"], settings, start, end, record)
         name = _clip_name(record, key)
         row = {
             "path": f"{CLIPS_DIR}/{name}",
@@ -235,6 +287,10 @@ def build_cache(
             row["start"], row["end"] = start, end
         rows.append(row)
         target = out_dir / row["path"]
+        if not target.is_file():  # made under the old location-bound key at this very place: adopt it
+            legacy = clips_dir / _clip_name(record, _legacy_clip_key(record["source"], settings, start, end))
+            if legacy.is_file():
+                legacy.replace(target)
         if target.is_file():
             fraction = _valid_fraction(target)
             if fraction is not None:

@@ -9,6 +9,10 @@ Every helper first looks for what an earlier chapter (or an interrupted run) alr
   settings (:func:`cache_dir_for`);
 - :func:`ensure_run`: a training run, one folder per model and settings hash.
 
+Nothing is keyed on where ``work_dir`` is: folder names hash settings (and caches by their
+place inside ``work_dir``), clip keys hash the videos' content, and runs find their caches
+relative to themselves, so a work folder copied or moved elsewhere is reused as it is.
+
 The heavy libraries (pandas, the preprocessing, TensorFlow) are imported inside the functions.
 """
 
@@ -125,14 +129,35 @@ def ensure_run(
     chapter trained gets it back at once, and a changed setting trains a new one.
     ``config`` goes to :class:`fer_kit.train.TrainConfig` (``lambda_global``, ``batch_size``...).
     """
-    import hashlib
-
     from fer_kit.train import TrainConfig, train
 
     config.setdefault("tensorboard", False)
     settings = TrainConfig(cache=str(cache_dir), out="", model=model, preset=preset, epochs=epochs, seed=seed,
                            **config).to_dict()
     settings.pop("out")
-    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    out = Path(work_dir) / "runs" / (name or f"{model}-{preset}-{digest}")
+    placed = dict(settings, cache=_in_work(settings["cache"], work_dir))
+    if settings.get("test_cache") is not None:
+        placed["test_cache"] = _in_work(settings["test_cache"], work_dir)
+    runs = Path(work_dir) / "runs"
+    out = runs / (name or f"{model}-{preset}-{_digest(placed)}")
+    legacy = runs / f"{model}-{preset}-{_digest(settings)}"  # named by absolute cache paths (older kits)
+    if name is None and not out.exists() and (legacy / "model.keras").is_file():
+        out = legacy
     return train(TrainConfig(**{**settings, "out": str(out)}), verbose=verbose)
+
+
+def _digest(settings: dict) -> str:
+    import hashlib
+
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def _in_work(path: str | Path, work_dir: str | Path) -> str:
+    """``path`` relative to ``work_dir`` when inside it (``cache/...``), else absolute: a run's name key."""
+    import os
+
+    absolute, work = Path(os.path.abspath(path)), Path(os.path.abspath(work_dir))
+    try:
+        return absolute.relative_to(work).as_posix()
+    except ValueError:
+        return str(absolute)

@@ -95,7 +95,8 @@ def evaluate_run(
 ) -> dict:
     """Predict the ``split`` clips (``test``, ``val`` or ``train``) of a run and measure them.
 
-    ``cache`` overrides the cache folder recorded in ``split.json`` (e.g. after moving it).
+    ``cache`` overrides the cache folder recorded in ``split.json`` (e.g. after moving the cache alone; a
+    run moved together with its caches finds them by their place relative to the run folder).
     Writes ``RUN/evaluation/`` (``evaluation-<split>/`` for other splits) unless ``write`` is False.
     """
     from fer_kit.pipeline import load_clip_arrays
@@ -108,7 +109,7 @@ def evaluate_run(
         raise ModelFileError("no split.json: not a run folder made by `fer-kit train`", run_dir)
     record = json.loads(split_path.read_text())
     loaded = load_run(run_dir)
-    clips = clips_from_record(record, split, cache)
+    clips = clips_from_record(record, split, cache, run_dir)
     if list(clips.classes) != list(loaded.classes):
         raise ModelFileError("split.json and config.json disagree about the classes", run_dir)
     paths = clips.paths

@@ -21,7 +21,9 @@ validation set (early stopping then sees the test subjects; ``split.json`` says 
 The run folder::
 
     RUN/config.json      the TrainConfig + classes + clip settings
-    RUN/split.json       train / validation / test subjects and clip paths
+    RUN/split.json       train / validation / test subjects and clip paths; the caches both as
+                         given and relative to RUN (``train_cache_relative``), so a run moved
+                         or copied together with its caches still finds them
     RUN/model.keras      the trained model (best validation epoch)
     RUN/history.csv      one row per epoch (losses, accuracy, learning rate); history.json the same
     RUN/summary.json     best epoch, time, clips/s, parameter count
@@ -257,10 +259,48 @@ def _per_class(part: ClipSet) -> dict[str, int]:
     return {name: int(counts.get(name, 0)) for name in part.classes}
 
 
-def clips_from_record(record: dict, part: str, cache: str | Path | None = None) -> ClipSet:
-    """The ``part`` (``train``, ``val``, ``test``) clips of a saved split, from ``cache`` or the recorded one."""
+def _relative_to(path: str | Path, folder: str | Path) -> str | None:
+    """``path`` relative to ``folder`` (both made absolute against the working directory); None if impossible."""
+    try:
+        return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(folder))).as_posix()
+    except ValueError:  # another drive (Windows)
+        return None
+
+
+def cache_record(run: str | Path, train_cache: str | Path, test_cache: str | Path) -> dict:
+    """The cache entries of ``split.json``: each cache as given and relative to the run folder."""
+    return {
+        "train_cache": str(train_cache),
+        "test_cache": str(test_cache),
+        "train_cache_relative": _relative_to(train_cache, run),
+        "test_cache_relative": _relative_to(test_cache, run),
+    }
+
+
+def recorded_cache(record: dict, key: str, run_dir: str | Path | None = None) -> Path:
+    """The cache ``key`` (``train_cache`` / ``test_cache``) of a saved split.
+
+    With ``run_dir``, the cache at the recorded place relative to the run folder wins when it
+    holds a cache index (the run was moved or copied together with its caches); otherwise the
+    path as recorded (older records hold only that).
+    """
+    relative = record.get(f"{key}_relative")
+    if run_dir is not None and relative:
+        candidate = Path(os.path.normpath(Path(run_dir) / relative))
+        if (candidate / "index.csv").is_file():
+            return candidate
+    return Path(record[key])
+
+
+def clips_from_record(
+    record: dict, part: str, cache: str | Path | None = None, run_dir: str | Path | None = None
+) -> ClipSet:
+    """The ``part`` (``train``, ``val``, ``test``) clips of a saved split, from ``cache`` or the recorded one.
+
+    ``run_dir`` (the folder of ``split.json``) lets a moved run find its caches (:func:`recorded_cache`).
+    """
     key = "train_cache" if part == "train" or (part == "val" and record["validation_from"] == "train") else "test_cache"
-    cache_dir = Path(cache or record[key])
+    cache_dir = Path(cache) if cache else recorded_cache(record, key, run_dir)
     clips = select_clips(cache_dir, classes=record["classes"], min_valid_fraction=0.0)
     wanted = record[f"{part}_paths"]
     rows = clips.rows.set_index("path", drop=False)
@@ -449,13 +489,33 @@ class LearningRateLogger(keras.callbacks.Callback):
 # ---------------------------------------------------------------- train
 
 
+def _placed(config: TrainConfig) -> dict:
+    """``config`` with the caches as seen from the run folder (so a run moved with its caches compares equal)."""
+    data = config.to_dict()
+    data["cache"] = _relative_to(config.cache, config.out)
+    if config.test_cache is not None:
+        data["test_cache"] = _relative_to(config.test_cache, config.out)
+    return data | {"out": None}
+
+
+def same_run(saved: TrainConfig, config: TrainConfig) -> bool:
+    """Whether ``config`` asks for the run ``saved`` describes.
+
+    Every setting must match; the caches must be the same paths, or lie at the same place
+    relative to the run folder (the run folder and its caches were moved or copied together).
+    """
+    if saved.to_dict() | {"out": config.out} == config.to_dict():
+        return True
+    return _placed(saved) == _placed(config)
+
+
 def _check_existing(run: Path, config: TrainConfig) -> bool:
     """True when ``run`` already holds this finished run; error when it holds a different one."""
     config_path = run / "config.json"
     if not config_path.is_file():
         return False
     saved = read_json(config_path).get("train", {})
-    if TrainConfig.from_dict(saved).to_dict() | {"out": config.out} != config.to_dict():
+    if not same_run(TrainConfig.from_dict(saved), config):
         raise ModelFileError(
             "this run folder holds a run with a different configuration; choose another output folder or delete it",
             run,
@@ -486,9 +546,12 @@ def train(
     split_path = run / "split.json"
     if split_path.is_file():
         record = read_json(split_path)
-        train_set, val_set = clips_from_record(record, "train"), clips_from_record(record, "val")
+        test_cache = config.test_cache or config.cache
+        val_cache = config.cache if record["validation_from"] == "train" else test_cache
+        train_set, val_set = clips_from_record(record, "train", config.cache), clips_from_record(record, "val", val_cache)
     else:
         train_set, val_set, _, record = make_split(clips, config, test_clips)
+    record.update(cache_record(run, config.cache, config.test_cache or config.cache))
     preset = get_preset(config.preset)
     _check_clip_size(train_set, preset)
     write_json(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 import skimage.data
 
-from fer_kit.cache import build_cache, load_cache_index, load_cache_settings
+from fer_kit.cache import _clip_name, _legacy_clip_key, build_cache, load_cache_index, load_cache_settings
 from fer_kit.clip import Clip
 from fer_kit.errors import DatasetLayoutError
 from fer_kit.preprocess import PreprocessSettings
@@ -82,8 +83,16 @@ def test_rerun_skips_done_clips_and_changed_settings_rebuild(tmp_path: Path, vid
     assert len(list((tmp_path / "c" / "clips").glob("*.npz"))) == 3
 
 
-def test_touched_video_is_rebuilt_and_interrupted_run_resumes(tmp_path: Path, videos) -> None:
-    good = videos.iloc[:3]
+def _copy_videos(videos: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """The rows of ``videos`` with their files copied into ``folder`` (modification times kept)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copied = videos.copy()
+    copied["source"] = [shutil.copy2(source, folder / Path(source).name) for source in videos.source]
+    return copied
+
+
+def test_changed_video_is_rebuilt_and_interrupted_run_resumes(tmp_path: Path, videos) -> None:
+    good = _copy_videos(videos.iloc[:3], tmp_path / "v")
     build_cache(good.iloc[:1], tmp_path / "c", TINY, progress=False)  # "interrupted" after one clip
     (tmp_path / "c" / "clips" / ".tmp-half.npz").write_bytes(b"half")  # a killed worker's leftover
     old = time.time() - 3600
@@ -92,9 +101,47 @@ def test_touched_video_is_rebuilt_and_interrupted_run_resumes(tmp_path: Path, vi
     assert (resumed.built, resumed.skipped) == (2, 1)
     assert not (tmp_path / "c" / "clips" / ".tmp-half.npz").exists()
     source = Path(good.source[0])
-    os.utime(source, (time.time() + 5, time.time() + 5))
+    os.utime(source, (time.time() + 5, time.time() + 5))  # only touched: the content is the same
     touched = build_cache(good, tmp_path / "c", TINY, progress=False)
-    assert (touched.built, touched.skipped) == (1, 2)
+    assert (touched.built, touched.skipped) == (0, 3)
+    face = np.ascontiguousarray(skimage.data.astronaut()[:320, 80:400])
+    write_video(source, [np.roll(face, -4 * t, axis=1) for t in range(6)])  # a new take under the same name
+    changed = build_cache(good, tmp_path / "c", TINY, progress=False)
+    assert (changed.built, changed.skipped, changed.removed_stale) == (1, 2, 1)
+
+
+def test_a_moved_or_copied_dataset_and_cache_are_reused(tmp_path: Path, videos) -> None:
+    """Keys hold no absolute path: a work folder moved, or copied without its file times, rebuilds nothing."""
+    work = tmp_path / "work"
+    good = _copy_videos(videos.iloc[:3], work / "videos")
+    build_cache(good, work / "cache", TINY, progress=False)
+    first = load_cache_index(work / "cache")
+    stamps = {p: (work / "cache" / p).stat().st_mtime_ns for p in first.path}
+
+    moved = shutil.move(work, tmp_path / "elsewhere" / "moved")
+    relocated = good.assign(source=[str(Path(moved) / "videos" / Path(s).name) for s in good.source])
+    again = build_cache(relocated, Path(moved) / "cache", TINY, progress=False)
+    assert (again.built, again.skipped, again.removed_stale) == (0, 3, 0)
+    assert {p: (Path(moved) / "cache" / p).stat().st_mtime_ns for p in first.path} == stamps
+    index = load_cache_index(Path(moved) / "cache")
+    assert list(index.key) == list(first.key) and list(index.source) == list(relocated.source)
+
+    copy = shutil.copytree(moved, tmp_path / "copy", copy_function=shutil.copyfile)  # new file times
+    copied = good.assign(source=[str(Path(copy) / "videos" / Path(s).name) for s in good.source])
+    assert build_cache(copied, Path(copy) / "cache", TINY, progress=False).built == 0
+
+
+def test_a_cache_keyed_by_absolute_paths_is_adopted(tmp_path: Path, videos) -> None:
+    """A cache whose clips are named by the older location-bound keys is reused in place, not rebuilt."""
+    good = videos.iloc[:3]
+    build_cache(good, tmp_path / "c", TINY, progress=False)
+    for row in load_cache_index(tmp_path / "c").itertuples():  # rename every clip to the older key
+        record = good[good.source == row.source].iloc[0].to_dict()
+        legacy = _clip_name(record, _legacy_clip_key(row.source, TINY))
+        (tmp_path / "c" / row.path).rename(tmp_path / "c" / "clips" / legacy)
+    adopted = build_cache(good, tmp_path / "c", TINY, progress=False)
+    assert (adopted.built, adopted.skipped, adopted.removed_stale) == (0, 3, 0)
+    assert all((tmp_path / "c" / p).is_file() for p in load_cache_index(tmp_path / "c").path)
 
 
 def test_two_workers_build_the_same_cache(tmp_path: Path, videos) -> None:

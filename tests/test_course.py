@@ -188,3 +188,20 @@ def test_ensure_dataset_reads_a_given_synthetic_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "work" / "data").exists()  # nothing generated
     assert course.cache_dir_for(tmp_path, index, "tiny").parent == tmp_path / "cache"
     assert course.cache_dir_for(tmp_path, index, "tiny") != course.cache_dir_for(tmp_path, index, "tiny", wrinkles=False)
+
+
+def test_a_moved_work_folder_keeps_its_runs(tmp_path: Path) -> None:
+    """Run names hash the settings and the cache's place in ``work_dir``, not where ``work_dir`` is."""
+    import shutil
+
+    from fer_kit.toyclips import write_toy_cache
+
+    work = tmp_path / "work"
+    cache = write_toy_cache(work / "cache" / "toy", classes=("anger", "happiness"), per_class=2,
+                            subjects=("a", "b", "c"))
+    run = course.ensure_run(work, cache, "cnn", "tiny", epochs=1, batch_size=4, verbose=0)
+    stamp = (run / "model.keras").stat().st_mtime_ns
+    moved = Path(shutil.move(work, tmp_path / "grading" / "alice" / "work"))
+    again = course.ensure_run(moved, moved / "cache" / "toy", "cnn", "tiny", epochs=1, batch_size=4, verbose=0)
+    assert again == moved / "runs" / run.name
+    assert (again / "model.keras").stat().st_mtime_ns == stamp  # the same run, not trained again

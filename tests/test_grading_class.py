@@ -196,8 +196,10 @@ def test_grade_odd_submissions_in_their_own_sandboxes(tmp_path):
     assert after == before  # nobody touched the hand-ins
 
     state = subs / "grades_runs"
-    for slot in ("slot-0", "slot-1"):  # one solution run per worker, kept pristine
-        assert (state / "solution" / slot / "pristine" / "runs.txt").read_text().split() == ["run"]
+    # the solution ran once, for both workers; each student worked on a copy in its own sandbox
+    assert (state / "solution" / "work" / "runs.txt").read_text().split() == ["run"]
+    assert sorted(p.name for p in (state / "solution").iterdir() if p.is_dir()) == ["executed", "logs", "results",
+                                                                                     "work"]
     for student in ("bob", "ivan", "judy"):
         assert json.loads((state / "results" / f"{student}.json").read_text())["work_dir_runs"] == 2
 

@@ -166,7 +166,7 @@ def test_models_command_prints_counts(capsys) -> None:
     rows = {row["model"]: row for row in report["models"]}
     assert set(rows) == {"cnn", "c3d", "mcdcn"}
     assert rows["mcdcn"]["total"] == count_parameters("mcdcn", "tiny", 7)["total"]
-    assert rows["mcdcn"]["input"] == "16x32x32" and rows["mcdcn"]["head"] == "gap"
+    assert rows["mcdcn"]["input"] == "16x32x32" and rows["mcdcn"]["head"] == "flatten"
     assert main(["models", "--preset", "tiny", "--model", "c3d"]) == 0
     assert "c3d" in capsys.readouterr().out
 

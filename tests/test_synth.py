@@ -16,7 +16,7 @@ from fer_kit.datasets.action_units import (
     smile_elevation,
     to_face_units,
 )
-from fer_kit.datasets.animate import AnimatedFace, FramePlan, Light, Pose, plan_clip
+from fer_kit.datasets.animate import APEX_INTENSITY, AnimatedFace, FramePlan, Light, Pose, plan_clip
 from fer_kit.datasets.faces import builtin_faces, check_face
 from fer_kit.datasets.folds import render_folds
 from fer_kit.datasets.synth import generate_synthetic, make_clip
@@ -117,7 +117,7 @@ def test_plan_goes_from_neutral_to_apex_and_is_deterministic() -> None:
     assert lids[0] < 0.05 * lids[-1]
     assert (np.diff(lids) >= -1e-12).all()  # rises, then holds at the apex
     assert lids[-1] == pytest.approx(lids.max())
-    assert 0.55 * 0.8 <= lids[-1] <= 1.0 * 1.2
+    assert APEX_INTENSITY[0] * 0.8 <= lids[-1] <= APEX_INTENSITY[1] * 1.2
     assert plan.info["apex"] > plan.info["onset"]
     again = plan_clip("surprise", 7, length=24)
     assert again.info == plan.info and again.frames[10].activations == plan.frames[10].activations

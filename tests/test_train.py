@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -177,6 +178,33 @@ def test_same_seed_same_run(toy_cache, tmp_path) -> None:
         run = train(_config(toy_cache, tmp_path / name, epochs=1, model="cnn", seed=7), verbose=0)
         histories.append(read_history(run)[["loss", "accuracy", "val_loss"]].to_numpy())
     np.testing.assert_array_equal(histories[0], histories[1])  # shuffling, augmentation, init: all seeded
+
+
+def test_a_run_moved_with_its_cache_is_reused_not_retrained(toy_cache, tmp_path) -> None:
+    """Run and cache moved together: the same settings return the finished run, others are still refused."""
+    from fer_kit.evaluate import evaluate_run
+    from fer_kit.train import clips_from_record
+
+    work = tmp_path / "work"
+    shutil.copytree(toy_cache, work / "cache")
+    train(_config(work / "cache", work / "runs" / "r", model="cnn", epochs=1), verbose=0)
+    moved = Path(shutil.move(work, tmp_path / "elsewhere" / "work"))
+    run, cache = moved / "runs" / "r", moved / "cache"
+    stamp = (run / "model.keras").stat().st_mtime_ns
+
+    assert train(_config(cache, run, model="cnn", epochs=1), verbose=0) == run
+    assert (run / "model.keras").stat().st_mtime_ns == stamp  # returned at once: nothing retrained
+    with pytest.raises(ModelFileError, match="different configuration"):
+        train(_config(cache, run, model="cnn", epochs=2), verbose=0)
+    with pytest.raises(ModelFileError, match="different configuration"):
+        train(_config(toy_cache, run, model="cnn", epochs=1), verbose=0)  # another cache
+
+    record = json.loads((run / "split.json").read_text())
+    assert record["train_cache_relative"] == "../../cache" and not Path(record["train_cache"]).exists()
+    test = clips_from_record(record, "test", run_dir=run)
+    assert all(Path(p).is_relative_to(cache) for p in test.paths)
+    metrics = evaluate_run(run, write=False, plots=False)  # finds the moved cache by itself
+    assert metrics["clips"] == len(test) > 0
 
 
 def test_bad_settings_are_refused(toy_cache, tmp_path) -> None:

@@ -46,7 +46,7 @@ from fer_kit.errors import DatasetLayoutError, FerKitError
 from fer_kit.labels import EMOTIONS
 
 from .action_units import EMOTION_PROTOTYPES
-from .animate import AnimatedFace, ClipPlan, NoiseBank, plan_clip
+from .animate import APEX_INTENSITY, AnimatedFace, ClipPlan, NoiseBank, plan_clip
 from .faces import FaceSource, builtin_faces, iter_face_folder
 
 LABELS_FILE = "labels.csv"
@@ -65,7 +65,7 @@ class SynthSettings:
     fps: float = 25.0
     size: int = 256
     face_width: tuple[float, float] = (135.0, 165.0)
-    intensity: tuple[float, float] = (0.55, 1.0)
+    intensity: tuple[float, float] = APEX_INTENSITY
     folds: bool = True
     codec: str = "mjpg"
     seed: int = 0

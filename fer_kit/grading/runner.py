@@ -6,7 +6,9 @@ For every submission :func:`grade_submission`
    notebook is ``invalid``, one released for another assignment is ``wrong assignment``;
 2. runs it headless with the grading parameters in a fresh temporary folder of its own, with
    a wall-clock limit (:func:`~fer_kit.grading.sandbox.run_sandboxed`), giving it a private
-   copy of the work folder the instructor's solution run left (data, caches, trained runs);
+   copy, inside that folder, of the work folder the instructor's solution run left (data,
+   caches, trained runs: the kit keys none of them on where the work folder is, so the copy is
+   reused as it is);
 3. runs the checks on what it recorded (whatever was recorded before an error or the time
    limit still counts) and names the status: ``ok``, ``error``, ``not implemented``,
    ``timeout``, ``invalid`` or ``wrong assignment``.
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
 import re
 import shutil
 import tempfile
@@ -110,31 +111,24 @@ class ClassReport:
 
 @dataclass
 class Reference:
-    """What the instructor's solution left for the class: its recorded results and, per worker, its work folder.
+    """What the instructor's solution left for the class: its recorded results and its work folder.
 
-    The kit keys its caches and training runs on absolute paths, so a student reuses the
-    solution's data, cache and runs only when working at the very path the solution worked at.
-    Each worker slot therefore has a ``live`` folder where the solution ran and a ``pristine``
-    copy of it; before every student the live folder is restored from the pristine copy (copies
-    keep modification times), so each student starts from the solution's state and nothing a
-    student does reaches the next one.
+    Nobody writes into ``work_dir`` after the solution run: every student gets a full copy of it
+    in their own sandbox (:meth:`copy_to`; a notebook may append to or rewrite any file there,
+    so no links), which the kit reuses wherever it lies (dataset, cache keys and training runs
+    are location-free). Students graded at the same time therefore never share a folder.
     """
 
     results: dict = field(default_factory=dict)
-    live: list[Path] = field(default_factory=list)
-    pristine: list[Path] = field(default_factory=list)
+    work_dir: Path | None = None
 
-    @property
-    def work_dir(self) -> Path | None:
-        """The solution's work folder as it left it (for checks that recompute from its data)."""
-        return self.pristine[0] if self.pristine else None
-
-    def restore(self, slot: int) -> Path:
-        """Reset worker ``slot``'s live folder to the solution's state; return it."""
-        live, pristine = self.live[slot], self.pristine[slot]
-        shutil.rmtree(live, ignore_errors=True)
-        shutil.copytree(pristine, live, symlinks=True)
-        return live
+    def copy_to(self, target: Path) -> Path:
+        """A private copy of the solution's work folder at ``target`` (modification times kept); return it."""
+        if self.work_dir is None:
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            shutil.copytree(self.work_dir, target, symlinks=True)
+        return target
 
 
 def _status(outcome: RunOutcome, timeout: float) -> tuple[str, str]:
@@ -172,17 +166,20 @@ def _unrun(submission: Submission, assignment: Assignment, status: str, note: st
 
 
 def _run(nb: Any, assignment: Assignment, label: str, timeout: float, reference: Reference | None,
-         folder: Path | None, work_dir: Path | None, keep: Path,
+         folder: Path | None, keep: Path, work_dir: Path | None = None,
          solution: bool = False) -> tuple[RunOutcome, list[CheckResult], str, str]:
     """Run ``nb`` in a new sandbox, check it, keep its executed copy, results and log under ``keep``.
 
-    ``work_dir`` is the work folder to hand the notebook (a restored slot, or the solution's
-    own); None gives an empty private one inside the sandbox.
+    ``work_dir`` is the work folder to hand the notebook (the solution's own); None gives a
+    private one inside the sandbox, ``sandbox/course-work``: a copy of the solution's work
+    folder with a ``reference``, else empty.
     """
     sandbox = Path(tempfile.mkdtemp(prefix=f"fer-kit-grade-{_safe_name(label)}-"))
     try:
+        if work_dir is None:
+            work_dir = (reference or Reference()).copy_to(sandbox / "course-work")
         parameters = dict(assignment.parameters)
-        parameters["work_dir"] = str(work_dir or sandbox / "course-work")
+        parameters["work_dir"] = str(work_dir)
         outcome = run_sandboxed(nb, assignment.name, sandbox, parameters, timeout, folder)
         # the checks may read the solution's work folder (when this is the solution run: its own)
         shared = reference.work_dir if reference is not None else (work_dir if solution else None)
@@ -208,14 +205,13 @@ def grade_submission(
     state_dir: str | Path,
     timeout: float = DEFAULT_TIMEOUT,
     reference: Reference | None = None,
-    slot: int = 0,
 ) -> GradeRecord:
     """Vet, run (sandboxed, time-limited) and check one submission; never raises for a bad submission.
 
     ``state_dir`` receives the executed notebook, the recorded results and the run log as
     ``executed/<student>.ipynb``, ``results/<student>.json`` and ``logs/<student>.log``.
-    ``reference`` is the solution run: the notebook works in worker ``slot``'s restored copy of
-    the solution's work folder, and the checks see the solution's results.
+    ``reference`` is the solution run: the notebook works in its own copy of the solution's work
+    folder (in its sandbox), and the checks see the solution's results.
     """
     state_dir = Path(state_dir)
     sha = content_hash(submission)
@@ -225,9 +221,8 @@ def grade_submission(
     if status != OK:
         return _unrun(submission, assignment, status, reason, sha)
     started = time.monotonic()
-    work_dir = reference.restore(slot) if reference is not None and reference.live else None
     outcome, checks, status, note = _run(nb, assignment, submission.student, timeout, reference,
-                                         submission.folder, work_dir, state_dir)
+                                         submission.folder, state_dir)
     score = round(sum(check.points for check in checks), 4)
     executed = state_dir / "executed" / f"{submission.student}.ipynb"
     return GradeRecord(submission.student, assignment.name, status, score, assignment.max_points, checks, note,
@@ -235,15 +230,15 @@ def grade_submission(
                        str(submission.path), str(executed) if outcome.executed else "")
 
 
-def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: float, slots: int = 1,
+def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: float,
                        log: Callable[[str], None] | None = None) -> Reference | None:
-    """Run the instructor's solution in each of ``slots`` worker folders; None without a solution run.
+    """Run the instructor's solution once; None without a solution run.
 
-    Kept in ``state_dir/solution/`` while the grader is unchanged (a re-run with more workers
-    only adds slots). :class:`~fer_kit.errors.FerKitError` when the solution does not run
-    cleanly: grading against a broken reference would be unfair. A solution that the checks do
-    not give full marks is reported through ``log`` (the checks or the notebook need a look)
-    but does not stop the grading.
+    Its work folder and results are kept in ``state_dir/solution/`` while the grader is
+    unchanged. :class:`~fer_kit.errors.FerKitError` when the solution does not run cleanly:
+    grading against a broken reference would be unfair. A solution that the checks do not give
+    full marks is reported through ``log`` (the checks or the notebook need a look) but does not
+    stop the grading.
     """
     if not assignment.solution_run:
         return None
@@ -252,49 +247,33 @@ def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: f
     if not path.is_file():
         raise InputFileError("the solution notebook of this assignment is missing", path)
     folder = Path(state_dir) / "solution"
-    stamp = folder / "solution.json"
+    stamp, work = folder / "solution.json", folder / "work"
     data: dict = {}
     if stamp.is_file():
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(stamp.read_text(encoding="utf-8"))
-    if data.get("grader") != assignment.fingerprint() or not isinstance(data.get("slots"), int):
-        shutil.rmtree(folder, ignore_errors=True)
-        data = {"grader": assignment.fingerprint(), "slots": 0, "results": {}}
+    if data.get("grader") == assignment.fingerprint() and data.get("complete") is True and work.is_dir():
+        return Reference(data.get("results", {}), work)
     status, reason, nb = vet_notebook(path, assignment)
     if status != OK:
         raise FerKitError(f"the solution notebook cannot be graded: {reason}", path)
-    live = [folder / f"slot-{k}" / "work" for k in range(max(slots, data["slots"], 1))]
-    pristine = [folder / f"slot-{k}" / "pristine" for k in range(len(live))]
-    missing = [k for k in range(len(live)) if not (k < data["slots"] and pristine[k].is_dir())]
-    if missing:
-        log(f"running the solution {path.name} in {len(missing)} worker folder(s) "
-            "(its data, caches and runs are then shared with every student) ...")
-
-    def run_slot(k: int) -> tuple[int, RunOutcome, list[CheckResult], str, str, float]:
-        shutil.rmtree(live[k].parent, ignore_errors=True)
-        live[k].mkdir(parents=True)
-        started = time.monotonic()
-        outcome, checks, status, note = _run(nb, assignment, "solution" if k == 0 else f"solution-{k}",
-                                             3 * timeout, None, None, live[k], folder, solution=True)
-        if status == OK:
-            shutil.copytree(live[k], pristine[k], symlinks=True)
-        return k, outcome, checks, status, note, time.monotonic() - started
-
-    with ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
-        for k, outcome, checks, status, note, seconds in pool.map(run_slot, missing):
-            if status != OK:
-                label = "solution" if k == 0 else f"solution-{k}"
-                raise FerKitError(f"the solution notebook does not run cleanly with the grading parameters: "
-                                  f"{note}; see {folder / 'executed' / f'{label}.ipynb'}", path)
-            if k == 0:
-                score = sum(check.points for check in checks)
-                failed = [f"{check.name} ({check.message})" for check in checks if not check.passed]
-                log(f"solution: {score:g}/{assignment.max_points:g} in {seconds:.0f} s"
-                    + (f"; the solution fails {', '.join(failed)}" if failed else ""))
-                data.update(results=outcome.results, score=score, failed=failed)
-    data["slots"] = len(live)
+    log(f"running the solution {path.name} (its data, caches and runs are then copied for every student) ...")
+    shutil.rmtree(folder, ignore_errors=True)
+    work.mkdir(parents=True)
+    started = time.monotonic()
+    outcome, checks, status, note = _run(nb, assignment, "solution", 3 * timeout, None, None, folder,
+                                         work_dir=work, solution=True)
+    if status != OK:
+        raise FerKitError(f"the solution notebook does not run cleanly with the grading parameters: "
+                          f"{note}; see {folder / 'executed' / 'solution.ipynb'}", path)
+    score = sum(check.points for check in checks)
+    failed = [f"{check.name} ({check.message})" for check in checks if not check.passed]
+    log(f"solution: {score:g}/{assignment.max_points:g} in {time.monotonic() - started:.0f} s"
+        + (f"; the solution fails {', '.join(failed)}" if failed else ""))
+    data = {"grader": assignment.fingerprint(), "complete": True, "results": outcome.results, "score": score,
+            "failed": failed}
     _write_json_atomic(stamp, data)
-    return Reference(data["results"], live, pristine)
+    return Reference(data["results"], work)
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,21 +356,14 @@ def grade_class(
     write_gradebook([records[s.student] for s in submissions if s.student in records], assignment, gradebook)
 
     workers = max(1, min(int(workers), len(todo) or 1))
-    free_slots: queue.Queue[int] = queue.Queue()
-    for slot in range(workers):
-        free_slots.put(slot)
 
     def grade(submission: Submission) -> GradeRecord:
-        slot = free_slots.get()
-        try:
-            return grade_submission(submission, assignment, state_dir, timeout, reference, slot)
-        finally:
-            free_slots.put(slot)
+        return grade_submission(submission, assignment, state_dir, timeout, reference)
 
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         solution_started = time.monotonic()
-        reference = solution_reference(assignment, state_dir, timeout, workers, log) if todo else None
+        reference = solution_reference(assignment, state_dir, timeout, log) if todo else None
         solution_seconds = time.monotonic() - solution_started
         futures = {pool.submit(grade, submission): submission for submission in todo}
         for future in as_completed(futures):

@@ -8,7 +8,7 @@ Each stream (``f`` and ``g`` of eq. 4) is::
     stem Conv3D 3x3x3 (width[0])              the one convolution at full resolution (C3D's conv1)
     5 stages: MaxPool -> CNNBlock(width[i])   first pool 1x2x2, then 2x2x2 (paper 3.2.1)
     BN -> ReLU                                closes the last pre-activation block
-    flatten (paper preset) | global average pool (lite, tiny)
+    flatten                                   as the paper (global average pooling on request)
     FC (fc_units, ReLU) -> dropout -> FC (num_classes) = the stream's logits
 
 The fusion ``h`` of eq. 4 is the element-wise average of the two streams' logits,
@@ -24,9 +24,12 @@ Our choices where the paper is silent:
   instead of 105 G multiply-adds per stream and clip) for the same parameters;
 * pooling uses ``same`` padding, so any clip size works (112 -> 56 -> 28 -> 14 -> 7 -> 4
   pixels and 16 -> 16 -> 8 -> 4 -> 2 -> 1 frames; the last block sees 1 x 4 x 4 x 512);
-* the ``lite`` and ``tiny`` presets use global average pooling before the FC layer so
-  the parameter count stays small (the paper preset's flattened 4 x 4 x 512 map into
-  4096 units is 33.6 M weights per stream).
+* every preset flattens the last map into the FC layer, as the paper: the aligned face
+  puts the mouth, the brows and the eyes at fixed places, and flattening keeps *where* a
+  feature fired (a raised mouth corner is not a raised brow). The paper preset's 4 x 4 x 512
+  map into 4096 units is 33.6 M weights per stream; ``lite`` flattens 1 x 2 x 2 x 128 (131 k
+  weights into 256 units), ``tiny`` 1 x 1 x 1 x 32. ``head="gap"`` (global average
+  pooling) is there for comparison.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ HEADS = ("flatten", "gap")
 
 
 def default_head(preset: Preset) -> str:
-    """``flatten`` for the paper preset (as the paper), ``gap`` (global average pooling) otherwise."""
-    return "flatten" if preset.name == "paper" else "gap"
+    """``flatten`` for every preset (as the paper); ``gap`` (global average pooling) is the alternative."""
+    return "flatten"
 
 
 def clip_input(preset: Preset, name: str, channels: int) -> keras.KerasTensor:
