@@ -85,6 +85,22 @@ def _round(value, digits: int = 4):
     return None if value is None else round(float(value), digits)
 
 
+def predict_clip_files(run, paths: Sequence[str], batch_size: int = 8, mirror: bool = False) -> np.ndarray:
+    """Fused probabilities ``float32[N, K]`` of a loaded run (:func:`fer_kit.runs.load_run`) for cached clip files.
+
+    Clips are read 64 at a time, so memory stays bounded on large test sets. ``mirror``: see
+    :func:`fer_kit.runs.predict_probabilities`.
+    """
+    from fer_kit.pipeline import load_clip_arrays
+    from fer_kit.runs import predict_probabilities
+
+    chunks = [np.zeros((0, len(run.classes)), np.float32)]
+    for start in range(0, len(paths), 64):
+        faces, local = load_clip_arrays(paths[start : start + 64])
+        chunks.append(predict_probabilities(run, faces, local, batch_size=batch_size, mirror=mirror))
+    return np.concatenate(chunks)
+
+
 def evaluate_run(
     run_dir: str | Path,
     cache: str | Path | None = None,
@@ -92,15 +108,17 @@ def evaluate_run(
     batch_size: int = 8,
     write: bool = True,
     plots: bool = True,
+    mirror: bool = False,
 ) -> dict:
     """Predict the ``split`` clips (``test``, ``val`` or ``train``) of a run and measure them.
 
     ``cache`` overrides the cache folder recorded in ``split.json`` (e.g. after moving the cache alone; a
     run moved together with its caches finds them by their place relative to the run folder).
-    Writes ``RUN/evaluation/`` (``evaluation-<split>/`` for other splits) unless ``write`` is False.
+    ``mirror`` averages each clip with its mirror image (see :func:`fer_kit.runs.predict_probabilities`).
+    Writes ``RUN/evaluation/`` (``evaluation-<split>/`` for other splits; a ``-mirror`` suffix with
+    ``mirror``) unless ``write`` is False.
     """
-    from fer_kit.pipeline import load_clip_arrays
-    from fer_kit.runs import load_run, predict_probabilities
+    from fer_kit.runs import load_run
     from fer_kit.train import clips_from_record, read_history, write_json
 
     run_dir = Path(run_dir)
@@ -112,12 +130,7 @@ def evaluate_run(
     clips = clips_from_record(record, split, cache, run_dir)
     if list(clips.classes) != list(loaded.classes):
         raise ModelFileError("split.json and config.json disagree about the classes", run_dir)
-    paths = clips.paths
-    chunks = []
-    for start in range(0, len(paths), 64):  # bounded memory for large test sets
-        faces, local = load_clip_arrays(paths[start : start + 64])
-        chunks.append(predict_probabilities(loaded, faces, local, batch_size=batch_size))
-    probabilities = np.concatenate(chunks)
+    probabilities = predict_clip_files(loaded, clips.paths, batch_size=batch_size, mirror=mirror)
     predicted = probabilities.argmax(axis=1)
     metrics = classification_metrics(clips.labels, predicted, loaded.classes)
     metrics.update(
@@ -127,10 +140,11 @@ def evaluate_run(
             "preset": loaded.preset,
             "subjects": clips.subjects,
             "validation_from": record.get("validation_from"),
+            "mirror": mirror,
         }
     )
     if write:
-        out = run_dir / ("evaluation" if split == "test" else f"evaluation-{split}")
+        out = run_dir / (("evaluation" if split == "test" else f"evaluation-{split}") + ("-mirror" if mirror else ""))
         write_json(out / "metrics.json", metrics)
         write_json(
             out / "confusion.json",

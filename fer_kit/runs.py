@@ -94,19 +94,31 @@ def load_run(path: str | Path) -> LoadedRun:
     return LoadedRun(model, classes, model_path, run_dir, config, settings, seconds)
 
 
-def predict_probabilities(run: LoadedRun, faces, local=None, batch_size: int = 8):
-    """Fused class probabilities ``float32[N, K]`` for clips ``faces uint8[N,T,S,S,3]`` (+ ``local``)."""
+def predict_probabilities(run: LoadedRun, faces, local=None, batch_size: int = 8, mirror: bool = False):
+    """Fused class probabilities ``float32[N, K]`` for clips ``faces uint8[N,T,S,S,3]`` (+ ``local``).
+
+    ``mirror=True`` averages each clip's probabilities with those of its left-right mirror
+    image (both streams mirrored together, as the training flip of paper 4.1 does): a
+    test-time use of the same symmetry, our choice, off by default.
+    """
     import numpy as np
 
     inputs = {"faces": faces, "local_maps": local}
     missing = [name for name in run.input_names if inputs.get(name) is None]
     if missing:
         raise ValueError(f"the model needs input(s) {', '.join(missing)}")
+
+    def fused(batch):
+        out = run.model.predict_on_batch(batch)
+        return np.asarray(out["fused"] if isinstance(out, dict) else out, np.float32)
+
     chunks = []
     for start in range(0, len(faces), batch_size):
         batch = {name: np.asarray(inputs[name][start : start + batch_size], np.float32) for name in run.input_names}
-        out = run.model.predict_on_batch(batch)
-        chunks.append(np.asarray(out["fused"] if isinstance(out, dict) else out))
+        probabilities = fused(batch)
+        if mirror:  # clips are (N, T, H, W, C): the width axis is 3
+            probabilities = 0.5 * (probabilities + fused({k: v[:, :, :, ::-1] for k, v in batch.items()}))
+        chunks.append(probabilities)
     k = len(run.classes)
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, k), np.float32)
 

@@ -111,3 +111,24 @@ def test_evaluate_command(trained_run, capsys, tmp_path) -> None:
     assert "split.json" in capsys.readouterr().err
     with pytest.raises(ModelFileError):
         evaluate_run(Path(tmp_path))
+
+
+def test_mirror_averaging_is_the_mean_of_a_clip_and_its_mirror_image(trained_run, capsys) -> None:
+    from fer_kit.cli import main
+    from fer_kit.pipeline import load_clip_arrays
+    from fer_kit.runs import load_run, predict_probabilities
+    from fer_kit.train import clips_from_record
+
+    run = load_run(trained_run)
+    clips = clips_from_record(json.loads((trained_run / "split.json").read_text()), "test")
+    faces, local = load_clip_arrays(clips.paths)
+    plain = predict_probabilities(run, faces, local)
+    mirrored = predict_probabilities(run, faces[:, :, :, ::-1], local[:, :, :, ::-1])
+    assert not np.allclose(plain, mirrored, atol=1e-4)  # toy clips are not symmetric: mirroring matters
+    averaged = predict_probabilities(run, faces, local, mirror=True)
+    np.testing.assert_allclose(averaged, (plain + mirrored) / 2, atol=1e-5)
+
+    assert main(["evaluate", str(trained_run), "--mirror", "--no-plots"]) == 0
+    assert "mirror image" in capsys.readouterr().out
+    saved = pd.read_csv(trained_run / "evaluation-mirror" / "predictions.csv")
+    np.testing.assert_allclose(saved[[f"p_{c}" for c in run.classes]].to_numpy(), averaged, atol=1e-5)

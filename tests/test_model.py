@@ -91,6 +91,25 @@ def test_streams_are_separate_and_inputs_are_scaled_inside() -> None:
     assert model.get_layer("global_scale").scale == pytest.approx(1 / 255)
 
 
+@pytest.mark.parametrize("kind", ["mcdcn", "c3d"])
+def test_face_stream_ignores_exposure_and_colour_cast(kind) -> None:
+    """Each face frame is standardized per colour channel: a per-frame gain and offset change nothing."""
+    model = build_model(kind, TINY, num_classes=3)
+    rng = np.random.default_rng(1)
+    x = _clips(seed=1)
+    gain = rng.uniform(0.7, 1.3, (2, TINY.frames, 1, 1, 3)).astype(np.float32)
+    offset = rng.uniform(-40, 40, (2, TINY.frames, 1, 1, 3)).astype(np.float32)
+    logits = keras.Model(model.inputs, model.get_layer("global_logits").output)  # the softmax saturates at init
+
+    def predict(faces):
+        return keras.ops.convert_to_numpy(logits(dict(x, faces=faces) if kind == "mcdcn" else {"faces": faces}))
+
+    before = predict(x["faces"])
+    scale = np.abs(before).max()
+    np.testing.assert_allclose(predict(x["faces"] * gain + offset), before, atol=1e-3 * scale)
+    assert np.abs(predict(x["faces"][:, :, :, ::-1]) - before).max() > 0.05 * scale  # a mirrored face is not ignored
+
+
 def test_baselines_have_one_output_and_the_cnn_averages_frames() -> None:
     x = {"faces": _clips()["faces"]}
     for kind in ("c3d", "cnn"):

@@ -21,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache", help="cache folder holding the clips (default: the one recorded in the run)")
     parser.add_argument("--split", choices=("test", "val", "train"), default="test", help="which clips (default: test)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    parser.add_argument(
+        "--mirror",
+        action="store_true",
+        help="average each clip with its left-right mirror image (written to evaluation-mirror/)",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     parser.set_defaults(handler=run)
 
@@ -31,7 +36,7 @@ def format_report(metrics: dict) -> str:
     width = max(len(c) for c in classes) + 2
     lines = [
         f"{metrics.get('model', '')} ({metrics.get('preset', '')}), {metrics.get('split', 'test')} split: "
-        f"{metrics['clips']} clips",
+        f"{metrics['clips']} clips" + (", each averaged with its mirror image" if metrics.get("mirror") else ""),
         f"accuracy  {100 * (metrics['accuracy'] or 0):.1f}%   macro-F1  {metrics['macro_f1'] or 0:.3f}",
         "",
         f"{'class':<{width}}{'recall':>8}{'precision':>11}{'F1':>7}{'clips':>7}",
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ._shared import print_json
 
-    metrics = evaluate_run(args.run, cache=args.cache, split=args.split, plots=not args.no_plots)
+    metrics = evaluate_run(args.run, cache=args.cache, split=args.split, plots=not args.no_plots, mirror=args.mirror)
     if args.json:
         print_json(metrics)
     else:

@@ -3,7 +3,8 @@
 >>> from fer_kit.model import build_model
 >>> model = build_model("mcdcn", "tiny", num_classes=7)   # inputs: faces, local_maps; outputs: fused, global, local
 
-Every model takes raw 0..255 clips (scaling to [0, 1] is the model's first layer) and
+Every model takes raw 0..255 clips (scaling to [0, 1] is the model's first layer, and
+face frames are then standardized per colour channel) and
 returns a dict of softmax outputs; ``fused`` is always the prediction.
 """
 

@@ -20,19 +20,25 @@ from fer_kit.model.mcdcn import FACES, clip_input, conv_stream
 from fer_kit.presets import Preset
 
 
-def build_c3d(preset: Preset, num_classes: int, head: str | None = None) -> keras.Model:
-    """Single-stream 3D CNN on the face clip (Table 3 "C3D")."""
+def build_c3d(
+    preset: Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
+) -> keras.Model:
+    """Single-stream 3D CNN on the face clip (Table 3 "C3D"); face frames standardized as in MC-DCN."""
     faces = clip_input(preset, FACES, 3)
-    logits = conv_stream(faces, preset, num_classes, "global", head=head)
+    logits = conv_stream(faces, preset, num_classes, "global", head=head, standardize=standardize_faces)
     fused = layers.Activation("softmax", dtype="float32", name="fused")(logits)
     return keras.Model({FACES: faces}, {"fused": fused}, name="c3d")
 
 
-def build_cnn(preset: Preset, num_classes: int, head: str | None = None) -> keras.Model:
+def build_cnn(
+    preset: Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
+) -> keras.Model:
     """Frame-level 2D CNN; clip probabilities = mean of per-frame softmax (Table 3 "CNN")."""
     faces = clip_input(preset, FACES, 3)
     frame_logits = conv_stream(
-        faces, preset, num_classes, "frame", head=head, kernel_size=(1, 3, 3), temporal_pooling=False, per_frame=True
+        faces, preset, num_classes, "frame", head=head, kernel_size=(1, 3, 3), temporal_pooling=False,
+        per_frame=True,
+        standardize=standardize_faces,
     )
     frame_probabilities = layers.Activation("softmax", dtype="float32", name="frame_softmax")(frame_logits)
     fused = layers.GlobalAveragePooling1D(dtype="float32", name="fused")(frame_probabilities)
