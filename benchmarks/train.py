@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from fer_kit.presets import MODEL_KINDS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULTS = {"tiny": (8, 12), "lite": (8, 6), "paper": (2, 2)}
@@ -112,7 +114,7 @@ def bench_preset(name: str, model_kind: str, batch: int, steps: int, repeats: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", default="tiny,lite,paper", help="comma-separated presets (default: all)")
-    parser.add_argument("--model", default="mcdcn", choices=("mcdcn", "c3d", "cnn"))
+    parser.add_argument("--model", default="mcdcn", choices=MODEL_KINDS)
     parser.add_argument("--batch-size", type=int, help="override the per-preset batch size")
     parser.add_argument("--steps", type=int, help="override the per-preset timed steps per round")
     parser.add_argument("--repeats", type=int, default=3, help="alternating timing rounds (median kept)")

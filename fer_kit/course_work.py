@@ -132,6 +132,7 @@ def ensure_run(
     from fer_kit.train import TrainConfig, train
 
     config.setdefault("tensorboard", False)
+    config.setdefault("recipe", "paper")  # the chapters teach paper 4.1's recipe (SGD, validation, early stopping)
     settings = TrainConfig(cache=str(cache_dir), out="", model=model, preset=preset, epochs=epochs, seed=seed,
                            **config).to_dict()
     settings.pop("out")

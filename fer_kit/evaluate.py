@@ -96,9 +96,34 @@ def predict_clip_files(run, paths: Sequence[str], batch_size: int = 8, mirror: b
 
     chunks = [np.zeros((0, len(run.classes)), np.float32)]
     for start in range(0, len(paths), 64):
-        faces, local = load_clip_arrays(paths[start : start + 64])
-        chunks.append(predict_probabilities(run, faces, local, batch_size=batch_size, mirror=mirror))
+        faces, local, landmarks = load_clip_arrays(paths[start : start + 64], landmarks=True)
+        chunks.append(
+            predict_probabilities(run, faces, local, batch_size=batch_size, mirror=mirror, landmarks=landmarks)
+        )
     return np.concatenate(chunks)
+
+
+def clips_of_known_classes(cache: str | Path, classes: Sequence[str]):
+    """Every labelled clip of ``cache`` whose label is one of ``classes`` (a run's), for cross-corpus tests.
+
+    Returns ``(clips, left_out)``: a :class:`~fer_kit.pipeline.ClipSet` with the run's class
+    list, and ``{label: count}`` of the clips left out because the run does not know their label.
+    """
+    from fer_kit.errors import DatasetLayoutError
+    from fer_kit.pipeline import read_cache_index, select_clips
+
+    index = read_cache_index(cache)
+    labels = index["label"].astype(str)
+    unknown = labels[(labels != "") & ~labels.isin(classes)]
+    left_out = {str(k): int(v) for k, v in unknown.value_counts().items()}
+    known = index[labels.isin(classes)].reset_index(drop=True)
+    if len(known) == 0:
+        raise DatasetLayoutError(
+            f"no clip of this cache has a label the run knows ({', '.join(classes)}); labels here: "
+            f"{', '.join(sorted(left_out)) or 'none'}",
+            cache,
+        )
+    return select_clips(cache, classes=tuple(classes), min_valid_fraction=0.0, index=known), left_out
 
 
 def evaluate_run(
@@ -110,7 +135,10 @@ def evaluate_run(
     plots: bool = True,
     mirror: bool = False,
 ) -> dict:
-    """Predict the ``split`` clips (``test``, ``val`` or ``train``) of a run and measure them.
+    """Predict the ``split`` clips (``test``, ``val``, ``train``; ``all``: every clip of ``cache``) of a run and measure them.
+
+    ``split="all"`` scores the run on any cache (another corpus): clips whose label the run
+    does not know are left out and counted in ``left_out``; classes the cache lacks have no support.
 
     ``cache`` overrides the cache folder recorded in ``split.json`` (e.g. after moving the cache alone; a
     run moved together with its caches finds them by their place relative to the run folder).
@@ -127,7 +155,13 @@ def evaluate_run(
         raise ModelFileError("no split.json: not a run folder made by `fer-kit train`", run_dir)
     record = json.loads(split_path.read_text())
     loaded = load_run(run_dir)
-    clips = clips_from_record(record, split, cache, run_dir)
+    left_out: dict[str, int] = {}
+    if split == "all":
+        if cache is None:
+            raise ModelFileError("--split all needs the cache to score (--cache OTHER)", run_dir)
+        clips, left_out = clips_of_known_classes(cache, loaded.classes)
+    else:
+        clips = clips_from_record(record, split, cache, run_dir)
     if list(clips.classes) != list(loaded.classes):
         raise ModelFileError("split.json and config.json disagree about the classes", run_dir)
     probabilities = predict_clip_files(loaded, clips.paths, batch_size=batch_size, mirror=mirror)
@@ -141,10 +175,15 @@ def evaluate_run(
             "subjects": clips.subjects,
             "validation_from": record.get("validation_from"),
             "mirror": mirror,
+            "cache": str(clips.cache_dir),
+            "left_out": left_out,
         }
     )
     if write:
-        out = run_dir / (("evaluation" if split == "test" else f"evaluation-{split}") + ("-mirror" if mirror else ""))
+        name = "evaluation" if split == "test" else f"evaluation-{split}"
+        if split == "all":  # one folder per scored cache
+            name += "-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(cache).resolve().name)
+        out = run_dir / (name + ("-mirror" if mirror else ""))
         write_json(out / "metrics.json", metrics)
         write_json(
             out / "confusion.json",

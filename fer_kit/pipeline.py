@@ -42,6 +42,7 @@ from fer_kit.labels import EMOTIONS, EXTRA_EMOTIONS
 
 FACES = "faces"
 LOCAL_MAPS = "local_maps"
+LANDMARKS = "landmarks"
 REQUIRED_COLUMNS = ("path", "label", "subject")
 INTERPOLATION = "BILINEAR"
 FILL_MODE = "REFLECT"
@@ -153,9 +154,9 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def _read_arrays(path: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_arrays(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     clip = Clip.load(path)
-    return clip.faces, clip.local
+    return clip.faces, clip.local, clip.landmarks
 
 
 def clip_shape(path: str | Path) -> tuple[int, int]:
@@ -164,23 +165,29 @@ def clip_shape(path: str | Path) -> tuple[int, int]:
     return clip.frames, clip.size
 
 
-def load_clip_arrays(paths: Sequence[str], workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Decode clips in parallel threads into ``faces uint8[N,T,S,S,3]`` and ``local uint8[N,T,S,S,1]``."""
+def load_clip_arrays(
+    paths: Sequence[str], workers: int | None = None, landmarks: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Decode clips in parallel threads into ``faces uint8[N,T,S,S,3]`` and ``local uint8[N,T,S,S,1]``.
+
+    ``landmarks=True`` adds a third array, the cached landmarks ``float32[N,T,68,2]`` (crop pixels).
+    """
     if not paths:
         raise ValueError("no clips to load")
     frames, size = clip_shape(paths[0])
     faces = np.empty((len(paths), frames, size, size, 3), np.uint8)
     local = np.empty((len(paths), frames, size, size, 1), np.uint8)
+    points = np.empty((len(paths), frames, 68, 2), np.float32)
 
     def load(i: int) -> None:
-        f, m = _read_arrays(paths[i])
+        f, m, p = _read_arrays(paths[i])
         if f.shape != faces.shape[1:]:
             raise InputFileError(f"clip is {list(f.shape)}, expected {list(faces.shape[1:])} like the others", paths[i])
-        faces[i], local[i] = f, m
+        faces[i], local[i], points[i] = f, m, p
 
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
         list(pool.map(load, range(len(paths))))
-    return faces, local
+    return (faces, local, points) if landmarks else (faces, local)
 
 
 def clips_nbytes(n: int, frames: int, size: int) -> int:
@@ -204,20 +211,39 @@ def _transforms(angles: tf.Tensor, flips: tf.Tensor, size: int) -> tf.Tensor:
     return tf.stack([sign * cos, -sign * sin, x_offset, sin, cos, y_offset, zeros, zeros], axis=1)
 
 
+def transform_landmarks(landmarks: tf.Tensor, transforms: tf.Tensor, flips: tf.Tensor) -> tf.Tensor:
+    """Move landmarks ``[B,T,68,2]`` the way :func:`augment_batch` moved their clips.
+
+    ``transforms`` ``[B, 8]`` map an output pixel to an input pixel, ``x_in = A x_out + o``;
+    a landmark goes the other way, ``x_out = A^-1 (x_in - o)``. A mirrored clip also swaps
+    the indices of left and right points (:data:`fer_kit.augment.MIRROR_68`).
+    """
+    from fer_kit.augment import MIRROR_68
+
+    a = transforms[:, None, None, :]
+    x, y = landmarks[..., 0] - a[..., 2], landmarks[..., 1] - a[..., 5]
+    det = a[..., 0] * a[..., 4] - a[..., 1] * a[..., 3]
+    moved = tf.stack([(a[..., 4] * x - a[..., 1] * y) / det, (-a[..., 3] * x + a[..., 0] * y) / det], axis=-1)
+    mirrored = tf.gather(moved, tf.constant(MIRROR_68, tf.int32), axis=2)
+    return tf.where(flips[:, None, None, None], mirrored, moved)
+
+
 def augment_batch(
     faces: tf.Tensor,
     local: tf.Tensor,
     seed: tf.Tensor,
     flip: bool = True,
     rotations: Sequence[float] = ROTATION_DEGREES,
-) -> tuple[tf.Tensor, tf.Tensor]:
+    landmarks: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, ...]:
     """Flip and rotate each clip of a batch, the same way for both streams and all frames (paper 2.4).
 
     ``faces`` ``[B,T,S,S,3]``, ``local`` ``[B,T,S,S,1]`` (``uint8`` or float, same dtype),
     ``seed`` ``int64[2]``. Each clip is mirrored with probability 1/2 and rotated by an
     angle drawn uniformly from ``{0, +-r for r in rotations}``; both are one bilinear
     resampling of the stacked streams (reflected border). Working on ``uint8`` clips (as
-    stored) moves a quarter of the bytes of ``float32``.
+    stored) moves a quarter of the bytes of ``float32``. With ``landmarks`` ``[B,T,68,2]``
+    they are moved alike (:func:`transform_landmarks`) and returned third.
     """
     shape = tf.shape(faces)
     batch, frames, size = shape[0], shape[1], faces.shape[2]
@@ -225,7 +251,8 @@ def augment_batch(
     flips = tf.random.stateless_uniform([batch], flip_seed) < 0.5 if flip else tf.zeros([batch], tf.bool)
     choices = tf.constant([0.0, *rotations, *(-r for r in rotations)], tf.float32) * (math.pi / 180.0)
     pick = tf.random.stateless_uniform([batch], angle_seed, 0, len(choices), dtype=tf.int32)
-    transforms = tf.repeat(_transforms(tf.gather(choices, pick), flips, size), frames, axis=0)
+    clip_transforms = _transforms(tf.gather(choices, pick), flips, size)
+    transforms = tf.repeat(clip_transforms, frames, axis=0)
     stacked = tf.concat([faces, local], axis=-1)
     channels = stacked.shape[-1]
     images = tf.raw_ops.ImageProjectiveTransformV3(
@@ -237,7 +264,9 @@ def augment_batch(
         fill_mode=FILL_MODE,
     )
     stacked = tf.reshape(images, [batch, frames, size, size, channels])
-    return stacked[..., :3], stacked[..., 3:]
+    if landmarks is None:
+        return stacked[..., :3], stacked[..., 3:]
+    return stacked[..., :3], stacked[..., 3:], transform_landmarks(landmarks, clip_transforms, flips)
 
 
 @dataclass
@@ -284,22 +313,32 @@ def make_dataset(
     parallel = workers or tf.data.AUTOTUNE
 
     if mode == "memory":
-        faces_np, local_np = load_clip_arrays(paths, workers=workers)
+        faces_np, local_np, points_np = load_clip_arrays(paths, workers=workers, landmarks=True)
         faces_all, local_all, labels_all = tf.constant(faces_np), tf.constant(local_np), tf.constant(labels)
-        del faces_np, local_np
+        points_all = tf.constant(points_np)
+        del faces_np, local_np, points_np
         dataset = tf.data.Dataset.range(n)
         if training:
             dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size).map(
-            lambda i: (tf.gather(faces_all, i), tf.gather(local_all, i), tf.gather(labels_all, i)),
+            lambda i: (
+                tf.gather(faces_all, i), tf.gather(local_all, i), tf.gather(points_all, i), tf.gather(labels_all, i)
+            ),
             num_parallel_calls=parallel,
             deterministic=True,
         )
     else:
 
         def read(path, label):
-            f, m = tf.numpy_function(lambda p: _read_arrays(p.decode()), [path], [tf.uint8, tf.uint8], stateful=False)
-            return tf.ensure_shape(f, [frames, size, size, 3]), tf.ensure_shape(m, [frames, size, size, 1]), label
+            f, m, p = tf.numpy_function(
+                lambda p: _read_arrays(p.decode()), [path], [tf.uint8, tf.uint8, tf.float32], stateful=False
+            )
+            return (
+                tf.ensure_shape(f, [frames, size, size, 3]),
+                tf.ensure_shape(m, [frames, size, size, 1]),
+                tf.ensure_shape(p, [frames, 68, 2]),
+                label,
+            )
 
         dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
         if training:
@@ -310,11 +349,11 @@ def make_dataset(
     weight_table = tf.constant(weights, tf.float32) if (training and weights is not None) else None
     inputs, outputs = tuple(inputs), tuple(outputs)
 
-    def to_model(f, m, y, s=None):
+    def to_model(f, m, p, y, s=None):
         """uint8 batch -> (augmented) float32 model inputs, one target per output, sample weights."""
         if s is not None:
-            f, m = augment_batch(f, m, s, flip=flip, rotations=rotations)
-        streams = {FACES: tf.cast(f, tf.float32), LOCAL_MAPS: tf.cast(m, tf.float32)}
+            f, m, p = augment_batch(f, m, s, flip=flip, rotations=rotations, landmarks=p)
+        streams = {FACES: tf.cast(f, tf.float32), LOCAL_MAPS: tf.cast(m, tf.float32), LANDMARKS: p}
         x = {name: streams[name] for name in inputs}
         targets = {name: y for name in outputs}
         return (x, targets) if weight_table is None else (x, targets, tf.gather(weight_table, y))

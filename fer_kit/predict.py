@@ -111,6 +111,7 @@ def _settings_for(run):
     frames, size = run.clip_shape
     stored = run.clip_settings or {}
     settings = PreprocessSettings.from_dict(stored) if stored else PreprocessSettings()
+    size = size or settings.size  # a landmark model takes any crop size
     if (settings.frames, settings.size) != (frames, size):
         settings = PreprocessSettings.from_dict({**settings.to_dict(), "frames": frames, "size": size})
     return settings
@@ -174,7 +175,8 @@ def predict_video(
         )
     faces = np.stack([features.faces[chosen[i]] for i in usable])
     local = np.stack([features.local[chosen[i]] for i in usable])
-    probabilities = predict_probabilities(run, faces, local, batch_size=batch_size)
+    landmarks = np.stack([features.landmarks[chosen[i]] for i in usable])
+    probabilities = predict_probabilities(run, faces, local, batch_size=batch_size, landmarks=landmarks)
     for i, probs in zip(usable, probabilities, strict=True):
         result.windows[i].probabilities = probs
     return result

@@ -33,7 +33,12 @@ PIPELINE_VERSION = 1
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    """Everything that decides what a Clip contains (and so goes into its cache key)."""
+    """Everything that decides what a Clip contains (and so goes into its cache key).
+
+    ``wrinkles``, ``attention``, ``contour``: the three parts of the local feature map
+    (paper 3.1); ``age_regions`` also attends to the forehead and crow's feet (the ablation
+    of paper 3.1's region choice, :func:`fer_kit.regions.attention_weights`).
+    """
 
     size: int = 112
     frames: int = 16
@@ -43,6 +48,7 @@ class PreprocessSettings:
     wrinkles: bool = True
     attention: bool = True
     contour: bool = True
+    age_regions: bool = False
     wrinkle_method: str = "ridge"
     upsample: int = 0
     min_frames: int = 2
@@ -109,6 +115,7 @@ def process_frames(
     """
     from fer_kit.align import align_face
     from fer_kit.landmarks import track_landmarks
+    from fer_kit.regions import attention_weights
     from fer_kit.wrinkles import local_feature_map
 
     settings = settings or PreprocessSettings()
@@ -134,6 +141,7 @@ def process_frames(
             wrinkles=settings.wrinkles,
             attention=settings.attention,
             contour=settings.contour,
+            weights=attention_weights(settings.age_regions),
             method=settings.wrinkle_method,
         )
     return FrameFeatures(faces, local, landmarks, track.valid.copy(), track.landmarks)

@@ -40,3 +40,9 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+MODEL_KINDS: tuple[str, ...] = ("cnn", "c3d", "mcdcn", "landmarks")
+"""The networks, in Table 3 order (frame-level CNN, single-stream C3D, MC-DCN), then our
+landmark-trajectory model (:mod:`fer_kit.model.trajectory`). Pure data, so commands list
+the choices without importing Keras."""

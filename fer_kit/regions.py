@@ -56,6 +56,17 @@ ATTENTION_WEIGHTS: dict[str, float] = {
 """Default attention per region: highest on mouth corners and nasolabial folds, none on the
 age-sensitive forehead and crow's feet (paper 3.1 and Conclusions)."""
 
+AGE_REGION_WEIGHT = 0.6
+"""Attention on the forehead and crow's feet in the ablation that includes them (our choice: as
+much as the mouth), to test paper 3.1's claim that these age-sensitive regions hurt."""
+
+
+def attention_weights(age_regions: bool = False) -> dict[str, float]:
+    """:data:`ATTENTION_WEIGHTS`, or with ``age_regions`` the forehead and crow's feet at :data:`AGE_REGION_WEIGHT`."""
+    if not age_regions:
+        return dict(ATTENTION_WEIGHTS)
+    return ATTENTION_WEIGHTS | {"forehead": AGE_REGION_WEIGHT, "crows_feet": AGE_REGION_WEIGHT}
+
 
 def _face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Unit vectors (x: left eye -> right eye, y: perpendicular, pointing down the face) and the eye distance."""

@@ -45,9 +45,12 @@ class LoadedRun:
         return tuple(structure) if isinstance(structure, dict) else ("faces",)
 
     @property
-    def clip_shape(self) -> tuple[int, int]:
-        """``(frames, size)`` the model expects."""
-        shape = self.model.input["faces"].shape if isinstance(self.model.input, dict) else self.model.input.shape
+    def clip_shape(self) -> tuple[int, int | None]:
+        """``(frames, size)`` the model expects (size ``None`` for a model that reads only landmarks)."""
+        structure = self.model.input
+        if isinstance(structure, dict) and "faces" not in structure:
+            return int(next(iter(structure.values())).shape[1]), None
+        shape = structure["faces"].shape if isinstance(structure, dict) else structure.shape
         return int(shape[1]), int(shape[2])
 
 
@@ -94,16 +97,22 @@ def load_run(path: str | Path) -> LoadedRun:
     return LoadedRun(model, classes, model_path, run_dir, config, settings, seconds)
 
 
-def predict_probabilities(run: LoadedRun, faces, local=None, batch_size: int = 8, mirror: bool = False):
-    """Fused class probabilities ``float32[N, K]`` for clips ``faces uint8[N,T,S,S,3]`` (+ ``local``).
+def predict_probabilities(
+    run: LoadedRun, faces, local=None, batch_size: int = 8, mirror: bool = False, landmarks=None
+):
+    """Fused class probabilities ``float32[N, K]`` for clips ``faces uint8[N,T,S,S,3]`` (+ ``local``, ``landmarks``).
 
     ``mirror=True`` averages each clip's probabilities with those of its left-right mirror
-    image (both streams mirrored together, as the training flip of paper 4.1 does): a
-    test-time use of the same symmetry, our choice, off by default.
+    image (both streams mirrored together, as the training flip of paper 4.1 does; landmarks
+    mirrored and their left/right indices swapped): a test-time use of the same symmetry,
+    our choice, off by default.
     """
     import numpy as np
 
-    inputs = {"faces": faces, "local_maps": local}
+    from fer_kit.augment import flip_landmarks
+
+    inputs = {"faces": faces, "local_maps": local, "landmarks": landmarks}
+    width = np.shape(faces)[3]
     missing = [name for name in run.input_names if inputs.get(name) is None]
     if missing:
         raise ValueError(f"the model needs input(s) {', '.join(missing)}")
@@ -117,7 +126,8 @@ def predict_probabilities(run: LoadedRun, faces, local=None, batch_size: int = 8
         batch = {name: np.asarray(inputs[name][start : start + batch_size], np.float32) for name in run.input_names}
         probabilities = fused(batch)
         if mirror:  # clips are (N, T, H, W, C): the width axis is 3
-            probabilities = 0.5 * (probabilities + fused({k: v[:, :, :, ::-1] for k, v in batch.items()}))
+            flipped = {k: flip_landmarks(v, width) if k == "landmarks" else v[:, :, :, ::-1] for k, v in batch.items()}
+            probabilities = 0.5 * (probabilities + fused(flipped))
         chunks.append(probabilities)
     k = len(run.classes)
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, k), np.float32)

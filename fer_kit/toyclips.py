@@ -69,6 +69,38 @@ def toy_clip(
     return faces, local
 
 
+def _template(size: int) -> np.ndarray:
+    """A rough frontal 68-point layout ``float32[68, 2]`` in a ``size x size`` crop (jaw, brows, nose, eyes, mouth)."""
+    def arc(n, cx, cy, rx, ry, a0, a1):
+        angles = np.linspace(a0, a1, n)
+        return np.stack([cx + rx * np.cos(angles), cy + ry * np.sin(angles)], axis=1)
+
+    parts = [
+        arc(17, 0.5, 0.45, 0.42, 0.45, np.pi, 0.0),  # jaw
+        arc(5, 0.32, 0.32, 0.12, 0.04, np.pi, 2 * np.pi), arc(5, 0.68, 0.32, 0.12, 0.04, np.pi, 2 * np.pi),  # brows
+        np.stack([np.full(4, 0.5), np.linspace(0.4, 0.58, 4)], axis=1),  # nose bridge
+        np.stack([np.linspace(0.42, 0.58, 5), np.full(5, 0.62)], axis=1),  # nose base
+        arc(6, 0.34, 0.42, 0.07, 0.03, np.pi, 3 * np.pi), arc(6, 0.66, 0.42, 0.07, 0.03, np.pi, 3 * np.pi),  # eyes
+        arc(12, 0.5, 0.75, 0.14, 0.05, np.pi, 3 * np.pi), arc(8, 0.5, 0.75, 0.09, 0.025, np.pi, 3 * np.pi),  # mouth
+    ]
+    return (np.concatenate(parts) * size).astype(np.float32)
+
+
+def toy_landmarks(label: int, rng: np.random.Generator, size: int = 32, frames: int = 16) -> np.ndarray:
+    """``float32[T, 68, 2]``: the template, jittered, whose mouth moves as class ``label``'s blobs do."""
+    rise, spread = MOTIONS[label]
+    points = _template(size) + rng.normal(0, size * 0.005, (68, 2)).astype(np.float32)
+    travel = size * rng.uniform(0.08, 0.12)
+    out = np.repeat(points[None], frames, axis=0)
+    progress = np.linspace(0.0, 1.0, frames, dtype=np.float32)[:, None]
+    mouth = slice(48, 68)
+    centre = points[mouth].mean(axis=0)
+    offset = points[mouth] - centre
+    out[:, mouth, 1] += rise * travel * progress
+    out[:, mouth, 0] += spread * 0.5 * travel * progress * np.sign(offset[:, 0])
+    return out.astype(np.float32)
+
+
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A smooth random RGB gradient: the 'identity' of a toy subject."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
@@ -105,7 +137,7 @@ def write_toy_cache(
                 Clip(
                     faces=faces,
                     local=local,
-                    landmarks=np.zeros((frames, 68, 2), np.float32),
+                    landmarks=toy_landmarks(label, rng, size=size, frames=frames),
                     valid=np.ones(frames, bool),
                     label=label,
                     subject=subject,

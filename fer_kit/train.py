@@ -7,16 +7,21 @@ the model and fits it with the loss of eq. 8::
     L = w_f * CE(fused) + lambda1 * CE(global) + lambda2 * CE(local)
 
 (eq. 7 is the cross-entropy; the paper's eq. 8 is ``w_f = 0``; by default we also train
-the fused output, ``w_f = 1``, because that is the prediction). Defaults follow paper
-4.1: SGD with momentum 0.9, learning rate decaying exponentially from 0.01 to 0.0001
-over all the steps of the run, ``lr(step) = 0.01 * 0.01 ** (step / total_steps)`` (the
-paper gives only the end points; ``cosine`` and ``constant`` are available). Early stopping watches the validation loss (the best epoch's weights are
-kept), every epoch is backed up so an interrupted run resumes where it stopped, and
-a fixed seed repeats a run on the CPU.
+the fused output, ``w_f = 1``, because that is the prediction). The optimiser comes
+from a recipe (:mod:`fer_kit.recipes`): ``recipe="paper"`` is paper 4.1, SGD with
+momentum 0.9 and a learning rate decaying exponentially from 0.01 to 0.0001 over all
+the steps of the run, ``lr(step) = 0.01 * 0.01 ** (step / total_steps)`` (the paper gives
+only the end points); the default ``kit`` recipe is our choice for small real corpora
+(Adam, 1e-3 to 1e-5 along a cosine). Early stopping watches the validation loss (the
+best epoch's weights are kept), every epoch is backed up so an interrupted run resumes
+where it stopped, and a fixed seed repeats a run on the CPU.
 
 Validation clips come from the training subjects when there are at least three of
 them (``val_size`` of the subjects); with fewer subjects the test set doubles as the
 validation set (early stopping then sees the test subjects; ``split.json`` says so).
+``val_size=0`` trains on every training subject without a validation set: no early
+stopping on held-out clips, the model of the last epoch is kept (``validation_from:
+none``). Cross-validation uses that, so the test fold is never looked at before the end.
 
 The run folder::
 
@@ -54,6 +59,7 @@ from fer_kit.errors import DatasetLayoutError, ModelFileError
 from fer_kit.model import build_model, model_inputs, model_outputs
 from fer_kit.pipeline import ROTATION_DEGREES, ClipSet, class_weights, make_dataset, select_clips
 from fer_kit.presets import get_preset
+from fer_kit.recipes import DEFAULT_RECIPE, recipe_values
 
 RUN_FILES = ("config.json", "split.json", "model.keras", "history.csv", "history.json", "summary.json")
 
@@ -61,6 +67,9 @@ RUN_FILES = ("config.json", "split.json", "model.keras", "history.csv", "history
 @dataclass
 class TrainConfig:
     """Everything that defines a training run; saved as ``RUN/config.json``.
+
+    ``recipe`` (:mod:`fer_kit.recipes`: ``kit``, the default, or ``paper``) fills the
+    optimiser, schedule, epochs and batch size not given explicitly.
 
     Loss weights: ``fused_weight`` (CE of the fused output), ``lambda_global`` and
     ``lambda_local`` (eq. 8's lambda1 and lambda2; ignored by single-output baselines).
@@ -75,14 +84,15 @@ class TrainConfig:
     out: str
     model: str = "mcdcn"
     preset: str = "tiny"
-    epochs: int = 30
-    batch_size: int = 8
-    optimizer: str = "sgd"
-    learning_rate: float = 0.01
-    final_learning_rate: float = 0.0001
-    lr_schedule: str = "exponential"
-    momentum: float = 0.9
-    weight_decay: float = 0.0005
+    recipe: str = DEFAULT_RECIPE
+    epochs: int | None = None
+    batch_size: int | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    final_learning_rate: float | None = None
+    lr_schedule: str | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
     fused_weight: float = 1.0
     lambda_global: float = 0.5
     lambda_local: float = 0.5
@@ -92,8 +102,9 @@ class TrainConfig:
     class_weights: bool = True
     protocol: str = "subject"
     test_size: float = 0.2
-    val_size: float = 0.2
+    val_size: float | None = None
     test_cache: str | None = None
+    test_subjects: tuple[str, ...] | None = None
     classes: tuple[str, ...] | None = None
     min_valid_fraction: float = 0.5
     patience: int = 10
@@ -109,11 +120,15 @@ class TrainConfig:
     precise_bn: int = 8
 
     def __post_init__(self) -> None:
+        for name, value in recipe_values(self.recipe).items():  # the recipe fills what is not given
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         self.cache = str(self.cache)
         self.out = str(self.out)
         self.test_cache = None if self.test_cache is None else str(self.test_cache)
         self.rotations = tuple(float(r) for r in self.rotations)
         self.classes = None if self.classes is None else tuple(self.classes)
+        self.test_subjects = None if self.test_subjects is None else tuple(sorted(map(str, self.test_subjects)))
         get_preset(self.preset)
         model_inputs(self.model)
         choices = {
@@ -135,6 +150,7 @@ class TrainConfig:
         data = asdict(self)
         data["rotations"] = list(self.rotations)
         data["classes"] = None if self.classes is None else list(self.classes)
+        data["test_subjects"] = None if self.test_subjects is None else list(self.test_subjects)
         return data
 
     @classmethod
@@ -217,11 +233,19 @@ def make_split(
     """``(train, validation, test, record)``: the split of paper 4.2 (8:2), by subject by default."""
     if test_clips is not None:
         train_rows, test_rows = clips.rows, test_clips.rows
+    elif config.test_subjects is not None:
+        held_out = clips.rows["subject"].astype(str).isin(config.test_subjects)
+        train_rows, test_rows = clips.rows[~held_out], clips.rows[held_out]
+        if len(test_rows) == 0:
+            raise DatasetLayoutError("none of the given test subjects has clips in this cache", clips.cache_dir)
     else:
         train_rows, test_rows = _subject_split(clips.rows, config.protocol, config.test_size, config.seed)
     n_subjects = train_rows["subject"].nunique()
     carve = config.val_size > 0 and (n_subjects >= 3 if config.protocol == "subject" else len(train_rows) >= 10)
-    if carve:
+    if config.val_size == 0:
+        val_rows = train_rows.iloc[:0]
+        validation_from = "none"
+    elif carve:
         train_rows, val_rows = _subject_split(train_rows, config.protocol, config.val_size, config.seed + 1)
         validation_from = "train"
     else:
@@ -306,7 +330,11 @@ def clips_from_record(
     rows = clips.rows.set_index("path", drop=False)
     missing = [p for p in wanted if p not in rows.index]
     if missing:
-        raise DatasetLayoutError(f"{len(missing)} clip(s) of the {part} split are not in this cache, e.g. {missing[0]}", cache_dir)
+        raise DatasetLayoutError(
+            f"{len(missing)} clip(s) of the {part} split are not in this cache, e.g. {missing[0]}; to score the run "
+            "on every clip of another cache, use --split all",
+            cache_dir,
+        )
     return clips.subset(rows.loc[wanted].reset_index(drop=True))
 
 
@@ -553,7 +581,7 @@ def train(
         train_set, val_set, _, record = make_split(clips, config, test_clips)
     record.update(cache_record(run, config.cache, config.test_cache or config.cache))
     preset = get_preset(config.preset)
-    _check_clip_size(train_set, preset)
+    _check_clip_size(train_set, preset, any_size=model_inputs(config.model) == ("landmarks",))
     write_json(
         run / "config.json",
         {
@@ -582,7 +610,10 @@ def train(
         model = build_model(config.model, preset, len(clips.classes), head=config.head)
         compile_model(model, config, total_steps)
 
-    best = BestCheckpoint(run / "checkpoints", "val_loss" if val_ds is not None else "loss", config.patience)
+    keep_last = record["validation_from"] == "none"  # no held-out clips to choose an epoch by
+    best = BestCheckpoint(
+        run / "checkpoints", "val_loss" if val_ds is not None else "loss", 0 if keep_last else config.patience
+    )
     calibration = train_ds if config.precise_bn else None  # precise BN sees training batches, as training did
     distributed = strategy.num_replicas_in_sync > 1
     kit_callbacks: list[keras.callbacks.Callback] = [
@@ -605,7 +636,7 @@ def train(
         verbose=verbose,
     )
     seconds = time.perf_counter() - started
-    if best.weights_path.is_file():
+    if best.weights_path.is_file() and not keep_last:
         model.load_weights(best.weights_path)
     if calibration is not None and val_ds is None and not distributed:
         recalibrate_batchnorm(model, calibration, config.precise_bn)
@@ -641,11 +672,12 @@ def _tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def _check_clip_size(clips: ClipSet, preset) -> None:
+def _check_clip_size(clips: ClipSet, preset, any_size: bool = False) -> None:
+    """The cache's clips have the preset's length and crop size (``any_size``: only the length counts)."""
     from fer_kit.pipeline import clip_shape
 
     frames, size = clip_shape(clips.paths[0])
-    if (frames, size) != (preset.frames, preset.size):
+    if frames != preset.frames or (size != preset.size and not any_size):
         raise DatasetLayoutError(
             f"clips are {frames} frames of {size}x{size} but preset {preset.name!r} needs "
             f"{preset.frames} frames of {preset.size}x{preset.size}; preprocess with --preset {preset.name}",

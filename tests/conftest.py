@@ -51,3 +51,9 @@ def pexels_dir(shared_data: Path) -> Path:
 def expression_photos_dir(shared_data: Path) -> Path:
     """Real labelled expression photos, one folder per emotion."""
     return _shared_subdir(shared_data, "expression-photos")
+
+
+@pytest.fixture(scope="session")
+def ckplus_dir(shared_data: Path) -> Path:
+    """Real CK+ sequences (neutral frame + last three frames, 48 px grey) in CK+'s own layout."""
+    return _shared_subdir(shared_data, "ckplus")

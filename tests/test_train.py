@@ -31,7 +31,8 @@ def toy_cache(tmp_path_factory) -> Path:
 
 
 def _config(cache: Path, out: Path, **overrides) -> TrainConfig:
-    values = {"cache": cache, "out": out, "preset": "tiny", "epochs": 3, "batch_size": 6, "tensorboard": False}
+    values = {"cache": cache, "out": out, "preset": "tiny", "epochs": 3, "batch_size": 6, "tensorboard": False,
+              "recipe": "paper"}
     return TrainConfig(**{**values, **overrides})
 
 

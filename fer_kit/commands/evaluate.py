@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run", help="run folder made by `fer-kit train`")
     parser.add_argument("--cache", help="cache folder holding the clips (default: the one recorded in the run)")
-    parser.add_argument("--split", choices=("test", "val", "train"), default="test", help="which clips (default: test)")
+    parser.add_argument("--split", choices=("test", "val", "train", "all"), default="test",
+                        help="which clips (default: test); all: every clip of --cache, e.g. another corpus "
+                        "(clips of classes the run does not know are left out and counted)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     parser.add_argument(
         "--mirror",
@@ -46,6 +48,9 @@ def format_report(metrics: dict) -> str:
         cells = [f"{100 * row[k]:.1f}%" if row[k] is not None else "-" for k in ("recall", "precision")]
         f1 = f"{row['f1']:.2f}" if row["f1"] is not None else "-"
         lines.append(f"{name:<{width}}{cells[0]:>8}{cells[1]:>11}{f1:>7}{row['support']:>7}")
+    if metrics.get("left_out"):
+        counts = ", ".join(f"{name} {n}" for name, n in metrics["left_out"].items())
+        lines += ["", f"left out (classes the run does not know): {counts}"]
     lines += ["", "confusion matrix, % of each true class (rows: true, columns: predicted)"]
     short = [c[:6] for c in classes]
     lines.append(" " * width + "".join(f"{s:>8}" for s in short))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fer_kit.presets import MODEL_KINDS
+
 ORDER = 55
 
 
@@ -14,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build every network for every preset (on the CPU, no training) and count its parameters.",
     )
     parser.add_argument("--preset", action="append", help="only this preset (repeatable; default: all)")
-    parser.add_argument("--model", action="append", choices=("mcdcn", "c3d", "cnn"),
+    parser.add_argument("--model", action="append", choices=MODEL_KINDS,
                         help="only this network (repeatable; default: all)")
     parser.add_argument("--classes", type=int, default=7, help="number of classes (default: 7)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-wrinkles", action="store_true", help="local map without wrinkle energy")
     parser.add_argument("--no-attention", action="store_true", help="local map without the attention weighting")
     parser.add_argument("--no-contour", action="store_true", help="local map without the landmark contour")
+    parser.add_argument("--age-regions", action="store_true",
+                        help="attend to the forehead and crow's feet too (the ablation of paper 3.1's region choice)")
     parser.add_argument("--wrinkle-method", choices=("ridge", "gabor"), default="ridge", help="wrinkle filter bank")
     parser.add_argument("--limit", type=int, help="only the first N videos of the index (for a quick try)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         "wrinkles": not args.no_wrinkles,
         "attention": not args.no_attention,
         "contour": not args.no_contour,
+        "age_regions": args.age_regions,
         "wrinkle_method": args.wrinkle_method,
     }
     if args.size:

@@ -17,16 +17,15 @@ import keras
 from fer_kit.model.baselines import build_c3d, build_cnn
 from fer_kit.model.blocks import CNNBlock
 from fer_kit.model.mcdcn import FACES, LOCAL_MAPS, OUTPUT_NAMES, build_mcdcn, default_head
-from fer_kit.presets import PRESETS, Preset, get_preset
+from fer_kit.model.trajectory import LANDMARKS, build_trajectory_model
+from fer_kit.presets import MODEL_KINDS, PRESETS, Preset, get_preset
 
-MODEL_KINDS: tuple[str, ...] = ("cnn", "c3d", "mcdcn")
-"""Table 3 order: frame-level CNN, single-stream C3D, MC-DCN."""
-
-_BUILDERS = {"mcdcn": build_mcdcn, "c3d": build_c3d, "cnn": build_cnn}
+_BUILDERS = {"mcdcn": build_mcdcn, "c3d": build_c3d, "cnn": build_cnn, "landmarks": build_trajectory_model}
 
 __all__ = [
     "CNNBlock",
     "FACES",
+    "LANDMARKS",
     "LOCAL_MAPS",
     "MODEL_KINDS",
     "OUTPUT_NAMES",
@@ -34,6 +33,7 @@ __all__ = [
     "build_cnn",
     "build_mcdcn",
     "build_model",
+    "build_trajectory_model",
     "count_parameters",
     "default_head",
     "model_inputs",
@@ -49,7 +49,7 @@ def _check_kind(kind: str) -> str:
 
 
 def build_model(kind: str, preset: str | Preset, num_classes: int, head: str | None = None) -> keras.Model:
-    """Build model ``kind`` (``mcdcn``, ``c3d`` or ``cnn``) for ``preset`` with ``num_classes`` outputs."""
+    """Build model ``kind`` (``mcdcn``, ``c3d``, ``cnn`` or ``landmarks``) for ``preset`` with ``num_classes`` outputs."""
     preset = get_preset(preset) if isinstance(preset, str) else preset
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
@@ -57,8 +57,10 @@ def build_model(kind: str, preset: str | Preset, num_classes: int, head: str | N
 
 
 def model_inputs(kind: str) -> tuple[str, ...]:
-    """Names of the inputs model ``kind`` reads: both clips for MC-DCN, the face clip otherwise."""
-    return (FACES, LOCAL_MAPS) if _check_kind(kind) == "mcdcn" else (FACES,)
+    """Names of the inputs model ``kind`` reads: both clips for MC-DCN, the landmarks for ``landmarks``,
+    the face clip otherwise."""
+    kind = _check_kind(kind)
+    return {"mcdcn": (FACES, LOCAL_MAPS), "landmarks": (LANDMARKS,)}.get(kind, (FACES,))
 
 
 def model_outputs(kind: str) -> tuple[str, ...]:

@@ -1,0 +1,170 @@
+"""Table 3 on a real corpus: k-fold cross-validation by subject, the baselines and the ablations in one run.
+
+Every row is a :func:`fer_kit.crossval.cross_validate` over the same folds (the same
+subjects in each test fold) of a cache of the corpus, trained with the ``--recipe`` (the
+kit's default unless told):
+
+* ``cnn``, ``c3d``, ``mcdcn``, ``landmarks``: Table 3's three networks and our
+  landmark-trajectory model;
+* ``logistic``: a logistic regression on the last frame's landmark shape and motion
+  (:func:`fer_kit.crossval.cross_validate_logistic`), the first thing a user would try;
+* the paper's central claims, each MC-DCN with one thing changed: ``contour-only`` (the
+  local map without wrinkle energy), ``wrinkles-only`` (without the landmark contour),
+  ``no-attention`` (wrinkle energy everywhere), ``age-regions`` (attention on the forehead
+  and crow's feet too), ``eq8-paper`` (eq. 8 as written: no CE(fused) term).
+
+Each row's caches and fold runs stay under ``--work``: a re-run reuses finished folds and
+resumes an interrupted one, so the same command finishes an interrupted benchmark. Prints
+one JSON object with ``--json`` (and writes it to ``WORK/real.json``)::
+
+    python benchmarks/real.py --data-dir ../shared/data/ckplus --folds 10 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+NETWORKS = ("cnn", "c3d", "mcdcn", "landmarks")
+ABLATIONS: dict[str, tuple[dict, dict]] = {
+    # row: (preprocessing settings changed, training settings changed)
+    "contour-only": ({"wrinkles": False}, {}),
+    "wrinkles-only": ({"contour": False}, {}),
+    "no-attention": ({"attention": False}, {}),
+    "age-regions": ({"age_regions": True}, {}),
+    "eq8-paper": ({}, {"fused_weight": 0.0}),
+}
+ROWS = (*NETWORKS, "logistic", *ABLATIONS)
+
+
+def log(message: str) -> None:
+    print(f"[real] {message}", file=sys.stderr, flush=True)
+
+
+def row_settings(row: str) -> tuple[str, dict, dict]:
+    """``(model, preprocessing overrides, training overrides)`` of a row."""
+    if row in ABLATIONS:
+        prep, training = ABLATIONS[row]
+        return "mcdcn", prep, training
+    return row, {}, {}
+
+
+def make_cache(args: argparse.Namespace, prep: dict) -> Path:
+    from fer_kit.cache import build_cache
+    from fer_kit.datasets import index_dataset
+    from fer_kit.preprocess import PreprocessSettings
+
+    settings = PreprocessSettings.from_preset(args.preset, **prep)
+    name = "cache-" + args.preset + "".join(f"-{k}={v}" for k, v in sorted(prep.items()))
+    out = args.work / name
+    report = build_cache(index_dataset(args.data_dir, args.dataset), out, settings, workers=args.workers,
+                         progress=False)
+    log(f"{name}: {report.summary().splitlines()[0]}")
+    return out
+
+
+def run_row(row: str, args: argparse.Namespace) -> dict:
+    from fer_kit.crossval import cross_validate, cross_validate_logistic
+    from fer_kit.train import TrainConfig
+
+    model, prep, training = row_settings(row)
+    cache = make_cache(args, prep)
+    started = time.perf_counter()
+    if row == "logistic":
+        result = cross_validate_logistic(cache, folds=args.folds, fold_seed=args.fold_seed)
+    else:
+        config = TrainConfig(
+            cache=cache, out=args.work / f"cv-{row}-{args.recipe}-{args.preset}-k{args.folds}", model=model,
+            preset=args.preset, recipe=args.recipe, epochs=args.epochs, val_size=0.0, seed=args.seed,
+            tensorboard=False, **training,
+        )
+
+        def report(number: int, fold: dict) -> None:
+            log(f"{row} fold {number + 1}/{args.folds}: accuracy {fold['accuracy']:.3f}, macro-F1 "
+                f"{fold['macro_f1']:.3f} ({fold['seconds']:.0f} s)")
+
+        result = cross_validate(config, folds=args.folds, fold_seed=args.fold_seed, mirror=args.mirror,
+                                plots=False, on_fold=report)
+    keep = ("accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "pooled_accuracy", "pooled_macro_f1",
+            "per_class_recall")
+    return {**{k: result[k] for k in keep}, "confusion": result["confusion"],
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="the corpus (e.g. ../shared/data/ckplus)")
+    parser.add_argument("--dataset", default="ckplus", help="its layout (default: ckplus)")
+    parser.add_argument("--folds", type=int, default=10, help="folds by subject (default: 10, CK+'s protocol)")
+    parser.add_argument("--fold-seed", type=int, default=0)
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated rows (default: all: {','.join(ROWS)})")
+    parser.add_argument("--preset", default="lite")
+    parser.add_argument("--recipe", default="kit", help="training recipe (default: kit; paper: paper 4.1's SGD)")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mirror", action="store_true", help="score each clip averaged with its mirror image")
+    parser.add_argument("--workers", type=int, default=2, help="preprocessing processes (default: 2)")
+    parser.add_argument("--work", type=Path, default=Path("benchmark-output/real"),
+                        help="caches and runs (default: benchmark-output/real)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.rows.split(",")) - set(ROWS))
+    if unknown:
+        parser.error(f"unknown row(s) {', '.join(unknown)}; choose from {', '.join(ROWS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    rows: dict[str, dict] = {}
+    saved, sys.stdout = sys.stdout, sys.stderr  # stdout keeps the one JSON object
+    try:
+        for row in args.rows.split(","):
+            log(f"row {row}")
+            try:
+                rows[row] = run_row(row, args)
+            except Exception as error:  # report it and go on with the other rows
+                traceback.print_exc(file=sys.stderr)
+                rows[row] = {"error": f"{type(error).__name__}: {error}"}
+    finally:
+        sys.stdout = saved
+    report = {
+        "rows": rows,
+        "data_dir": str(args.data_dir),
+        "dataset": args.dataset,
+        "protocol": f"{args.folds}-fold cross-validation by subject (seed {args.fold_seed})",
+        "preset": args.preset,
+        "recipe": args.recipe,
+        "epochs": args.epochs,
+        "mirror": args.mirror,
+        "seconds": round(time.perf_counter() - started, 1),
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    tmp = args.work / ".real.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(args.work / "real.json")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{'row':<15}{'accuracy':>16}{'macro-F1':>16}{'seconds':>9}")
+        for name, row in rows.items():
+            if "error" in row:
+                print(f"{name:<15}failed: {row['error']}")
+                continue
+            print(f"{name:<15}{row['accuracy_mean']:>9.3f} +-{row['accuracy_std']:.3f}"
+                  f"{row['macro_f1_mean']:>9.3f} +-{row['macro_f1_std']:.3f}{row['seconds']:>9.0f}")
+    return 1 if any("error" in r for r in rows.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Subject-independent k-fold cross-validation (CK+'s standard protocol: 10 folds by subject).
+
+The paper reports one random 80/20 split (paper 4.2). With a corpus of a few dozen people,
+one split of unseen people is a noisy figure: a fold of seven subjects can hold two of
+the eleven contempt sequences or none. The standard protocol on CK+ (Lucey et al. 2010,
+and the methods our README compares with) is k-fold cross-validation *by subject*:
+
+1. deal the subjects to ``k`` folds, largest first, each to the fold with the fewest
+   clips so far (:func:`fer_kit.datasets.splits.subject_kfold`): no subject in two folds,
+   every clip tested exactly once;
+2. for each fold, train on the other ``k - 1`` folds (with ``val_size=0`` by default, so
+   no early stopping: the model of the last epoch is tested and the test fold is never
+   looked at before the end) and predict the fold's clips;
+3. report the mean +- standard deviation of the folds' accuracy and macro-F1, and the
+   *pooled* confusion matrix of all clips (each tested once, by the model that never saw
+   its subject).
+
+Layout of ``OUT``::
+
+    OUT/folds.json          k, seed, the subjects of each fold (fixed at the first run)
+    OUT/fold-00/ ...        one ordinary run folder per fold (``fer-kit evaluate`` works on it)
+    OUT/cv.json             per-fold and pooled metrics, mean and std
+    OUT/confusion.json      the pooled confusion matrix (counts and row percent)
+    OUT/confusion.png
+    OUT/predictions.csv     every clip once: fold, subject, label, prediction, probabilities
+
+An interrupted run resumes: finished folds are kept, the interrupted one resumes after its
+last finished epoch (:func:`fer_kit.train.train`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer_kit.atomic import write_text_atomic
+from fer_kit.errors import DatasetLayoutError, ModelFileError
+
+FOLDS_FILE = "folds.json"
+RESULT_FILE = "cv.json"
+
+
+def fold_subjects(rows: pd.DataFrame, k: int, seed: int = 0) -> list[list[str]]:
+    """The test subjects of each of ``k`` subject-disjoint folds of the index ``rows``."""
+    from fer_kit.datasets.splits import subject_kfold
+
+    return [sorted(map(str, test["subject"].unique())) for _, test in subject_kfold(rows, k, seed)]
+
+
+def _plan(out: Path, rows: pd.DataFrame, k: int, seed: int, cache: str) -> list[list[str]]:
+    """The fold plan of ``OUT``: made at the first run, read back (and checked) after."""
+    path = out / FOLDS_FILE
+    try:
+        folds = fold_subjects(rows, k, seed)
+    except ValueError as error:
+        raise DatasetLayoutError(str(error), cache) from None
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("k") != k or saved.get("seed") != seed or saved.get("folds") != folds:
+            raise ModelFileError(
+                "this folder holds a cross-validation with other folds (another k, seed or cache); "
+                "choose another output folder or delete it",
+                out,
+            )
+        return folds
+    write_text_atomic(path, json.dumps({"k": k, "seed": seed, "cache": cache, "folds": folds}, indent=2) + "\n")
+    return folds
+
+
+def summarize(folds: list[dict], pooled: dict) -> dict:
+    """Mean and standard deviation (over folds, ``ddof=0``) of accuracy and macro-F1, plus the pooled figures."""
+    accuracy = np.array([f["accuracy"] for f in folds], np.float64)
+    macro_f1 = np.array([f["macro_f1"] for f in folds], np.float64)
+    return {
+        "folds": len(folds),
+        "accuracy_mean": round(float(accuracy.mean()), 4),
+        "accuracy_std": round(float(accuracy.std()), 4),
+        "macro_f1_mean": round(float(macro_f1.mean()), 4),
+        "macro_f1_std": round(float(macro_f1.std()), 4),
+        "pooled_accuracy": pooled["accuracy"],
+        "pooled_macro_f1": pooled["macro_f1"],
+        "per_class_recall": pooled["per_class_recall"],
+        "classes": pooled["classes"],
+        "confusion": pooled["confusion"],
+        "confusion_percent": pooled["confusion_percent"],
+    }
+
+
+def cross_validate(
+    config,
+    folds: int = 10,
+    fold_seed: int = 0,
+    mirror: bool = False,
+    plots: bool = True,
+    verbose: int | str = 0,
+    on_fold: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """Run the ``folds``-fold cross-validation of ``config`` (a :class:`fer_kit.train.TrainConfig`) (module doc).
+
+    ``config.out`` is the cross-validation folder; ``config.test_subjects`` is replaced fold
+    by fold. ``mirror`` scores each clip averaged with its mirror image. ``on_fold(number,
+    metrics)`` is called after each fold. Returns the content of ``OUT/cv.json``.
+    """
+    from fer_kit.evaluate import classification_metrics, evaluate_run
+    from fer_kit.pipeline import select_clips
+    from fer_kit.train import train, write_json
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    clips = select_clips(config.cache, config.classes, config.min_valid_fraction)
+    plan = _plan(out, clips.rows, folds, fold_seed, str(config.cache))
+    fold_metrics, tables = [], []
+    started = time.perf_counter()
+    for number, subjects in enumerate(plan):
+        fold_config = replace(config, out=str(out / f"fold-{number:02d}"), test_subjects=tuple(subjects),
+                              classes=tuple(clips.classes))
+        fold_started = time.perf_counter()
+        run = train(fold_config, verbose=verbose)
+        metrics = evaluate_run(run, plots=plots, mirror=mirror)
+        summary = json.loads((run / "summary.json").read_text())
+        record = {
+            "fold": number,
+            "test_subjects": subjects,
+            "clips": metrics["clips"],
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "epochs_run": summary.get("epochs_run"),
+            "seconds": round(time.perf_counter() - fold_started, 1),
+        }
+        fold_metrics.append(record)
+        table = pd.read_csv(Path(metrics["output_dir"]) / "predictions.csv")
+        tables.append(table.assign(fold=number))
+        if on_fold is not None:
+            on_fold(number, record)
+    predictions = pd.concat(tables, ignore_index=True)
+    lookup = {name: i for i, name in enumerate(clips.classes)}
+    pooled = classification_metrics(
+        predictions["label"].map(lookup).to_numpy(), predictions["predicted"].map(lookup).to_numpy(), clips.classes
+    )
+    result = {
+        "model": config.model,
+        "preset": config.preset,
+        "cache": str(config.cache),
+        "k": folds,
+        "fold_seed": fold_seed,
+        "mirror": mirror,
+        "clips": int(len(predictions)),
+        "subjects": int(clips.rows["subject"].nunique()),
+        **summarize(fold_metrics, pooled),
+        "per_fold": fold_metrics,
+        "seconds_this_session": round(time.perf_counter() - started, 1),
+        "train": config.to_dict() | {"out": None, "test_subjects": None},
+    }
+    write_json(out / RESULT_FILE, result)
+    write_json(out / "confusion.json", {k: pooled[k] for k in ("classes", "confusion", "confusion_percent")})
+    write_text_atomic(out / "predictions.csv", predictions.to_csv(index=False))
+    if plots:
+        _plot(out, result)
+    return result
+
+
+def _plot(out: Path, result: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    from fer_kit.plots import plot_confusion_matrix, save_figure
+
+    fig = plot_confusion_matrix(
+        np.asarray(result["confusion_percent"]),
+        result["classes"],
+        title=(
+            f"{result['model']}: {result['k']}-fold by subject, pooled (%); accuracy "
+            f"{100 * result['accuracy_mean']:.1f} +- {100 * result['accuracy_std']:.1f}%"
+        ),
+    )
+    save_figure(fig, out / "confusion.png")
+    plt.close(fig)
+
+
+def cross_validate_logistic(
+    cache: str | Path, folds: int = 10, fold_seed: int = 0, classes=None, inverse_regularization: float = 1.0
+) -> dict:
+    """The first baseline a user would try, on the same folds: a logistic regression on the landmarks.
+
+    Each clip becomes the last frame's :func:`fer_kit.model.trajectory.trajectory_features`
+    (its shape and its motion since the first frame, in eye distances), standardized and fed to
+    scikit-learn's ``LogisticRegression`` (``C = inverse_regularization``, balanced class
+    weights, as the networks' training). Returns the summary fields of ``cv.json``.
+    """
+    from keras import ops
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from fer_kit.evaluate import classification_metrics
+    from fer_kit.model.trajectory import trajectory_features
+    from fer_kit.pipeline import load_clip_arrays, select_clips
+
+    clips = select_clips(cache, classes)
+    _, _, landmarks = load_clip_arrays(clips.paths, landmarks=True)
+    features = ops.convert_to_numpy(trajectory_features(landmarks))[:, -1]
+    labels = clips.labels
+    subjects = clips.rows["subject"].astype(str).to_numpy()
+    predicted = np.zeros_like(labels)
+    fold_metrics = []
+    started = time.perf_counter()
+    try:
+        plan = fold_subjects(clips.rows, folds, fold_seed)
+    except ValueError as error:
+        raise DatasetLayoutError(str(error), cache) from None
+    for number, members in enumerate(plan):
+        test = np.isin(subjects, members)
+        model = make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=inverse_regularization, max_iter=5000, class_weight="balanced"),
+        )
+        model.fit(features[~test], labels[~test])
+        predicted[test] = model.predict(features[test])
+        metrics = classification_metrics(labels[test], predicted[test], clips.classes)
+        fold_metrics.append({"fold": number, "clips": int(test.sum()), "accuracy": metrics["accuracy"],
+                             "macro_f1": metrics["macro_f1"]})
+    pooled = classification_metrics(labels, predicted, clips.classes)
+    return {
+        "model": "logistic-landmarks",
+        "k": folds,
+        "fold_seed": fold_seed,
+        "clips": int(len(labels)),
+        **summarize(fold_metrics, pooled),
+        "per_fold": fold_metrics,
+        "seconds_this_session": round(time.perf_counter() - started, 1),
+    }
