@@ -183,7 +183,8 @@ def test_models_command_prints_counts(capsys) -> None:
     assert main(["models", "--preset", "tiny", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     rows = {row["model"]: row for row in report["models"]}
-    assert set(rows) == {"cnn", "c3d", "mcdcn"}
+    assert set(rows) == {"cnn", "c3d", "mcdcn", "landmarks"}
+    assert rows["landmarks"]["input"] == "16x68x2 landmarks" and rows["landmarks"]["total"] < 100_000
     assert rows["mcdcn"]["total"] == count_parameters("mcdcn", "tiny", 7)["total"]
     assert rows["mcdcn"]["input"] == "16x32x32" and rows["mcdcn"]["head"] == "flatten"
     assert main(["models", "--preset", "tiny", "--model", "c3d"]) == 0

@@ -109,7 +109,7 @@ def test_tiny_training_lowers_the_loss_and_writes_the_run_folder(toy_cache, tmp_
 
     out = tmp_path / "run"
     code = main(["train", "--cache", str(toy_cache), "--out", str(out), "--preset", "tiny", "--epochs", "3",
-                 "--batch-size", "4", "--json"])
+                 "--batch-size", "4", "--recipe", "paper", "--json"])
     assert code == 0
     for name in ("config.json", "split.json", "model.keras", "history.csv", "history.json", "summary.json"):
         assert (out / name).is_file(), name

@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"classes": args.classes, "models": rows})
         return 0
-    print(f"{'preset':<8}{'model':<7}{'input':<12}{'widths':<20}{'fc':>6}  {'head':<8}{'parameters':>14}")
+    print(f"{'preset':<8}{'model':<10}{'input':<18}{'widths':<20}{'fc':>6}  {'head':<14}{'parameters':>14}")
     for row in rows:
-        print(f"{row['preset']:<8}{row['model']:<7}{row['input']:<12}{row['widths']:<20}{row['fc_units']:>6}  "
-              f"{row['head']:<8}{row['total']:>14,}")
+        print(f"{row['preset']:<8}{row['model']:<10}{row['input']:<18}{row['widths']:<20}{row['fc_units'] or '-':>6}  "
+              f"{row['head']:<14}{row['total']:>14,}")
     return 0

@@ -91,11 +91,20 @@ def parameter_table(
                 {
                     "preset": name,
                     "model": kind,
-                    "input": f"{preset.frames}x{preset.size}x{preset.size}",
-                    "widths": "-".join(str(w) for w in preset.widths),
-                    "fc_units": preset.fc_units,
-                    "head": default_head(preset),
+                    **_sizes(kind, preset),
                     **counts,
                 }
             )
     return rows
+
+
+def _sizes(kind: str, preset: Preset) -> dict:
+    """The input and layer sizes of model ``kind`` for the parameter table."""
+    if kind == "landmarks":
+        return {"input": f"{preset.frames}x68x2 landmarks", "widths": "-", "fc_units": None, "head": "max over time"}
+    return {
+        "input": f"{preset.frames}x{preset.size}x{preset.size}",
+        "widths": "-".join(str(w) for w in preset.widths),
+        "fc_units": preset.fc_units,
+        "head": default_head(preset),
+    }
