@@ -46,20 +46,24 @@ FOLDS_FILE = "folds.json"
 RESULT_FILE = "cv.json"
 
 
-def fold_subjects(rows: pd.DataFrame, k: int, seed: int = 0) -> list[list[str]]:
-    """The test subjects of each of ``k`` subject-disjoint folds of the index ``rows``."""
+def fold_subjects(rows: pd.DataFrame, k: int, seed: int = 0, cache: str | Path | None = None) -> list[list[str]]:
+    """The test subjects of each of ``k`` subject-disjoint folds of the index ``rows`` (of ``cache``).
+
+    ``DatasetLayoutError`` naming the cache when it has fewer than ``k`` subjects.
+    """
     from fer_kit.datasets.splits import subject_kfold
 
-    return [sorted(map(str, test["subject"].unique())) for _, test in subject_kfold(rows, k, seed)]
+    try:
+        folds = subject_kfold(rows, k, seed)
+    except ValueError as error:
+        raise DatasetLayoutError(str(error), cache) from None
+    return [sorted(map(str, test["subject"].unique())) for _, test in folds]
 
 
 def _plan(out: Path, rows: pd.DataFrame, k: int, seed: int, cache: str) -> list[list[str]]:
     """The fold plan of ``OUT``: made at the first run, read back (and checked) after."""
     path = out / FOLDS_FILE
-    try:
-        folds = fold_subjects(rows, k, seed)
-    except ValueError as error:
-        raise DatasetLayoutError(str(error), cache) from None
+    folds = fold_subjects(rows, k, seed, cache)
     if path.is_file():
         saved = json.loads(path.read_text())
         if saved.get("k") != k or saved.get("seed") != seed or saved.get("folds") != folds:
@@ -209,10 +213,7 @@ def cross_validate_logistic(
     predicted = np.zeros_like(labels)
     fold_metrics = []
     started = time.perf_counter()
-    try:
-        plan = fold_subjects(clips.rows, folds, fold_seed)
-    except ValueError as error:
-        raise DatasetLayoutError(str(error), cache) from None
+    plan = fold_subjects(clips.rows, folds, fold_seed, cache)
     for number, members in enumerate(plan):
         test = np.isin(subjects, members)
         model = make_pipeline(
