@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check fer_kit tests benchmarks data_scripts
 
 lab: $(STAMP)
-	env -u MPLBACKEND $(BIN)/jupyter lab notebooks
+	env -u MPLBACKEND $(BIN)/jupyter lab fer_kit/notebooks
 
 clean:
 	rm -rf $(VENV) $(COURSE_OUT) .pytest_cache

@@ -1,13 +1,13 @@
 """Table 3 on synthetic clips: frame-level CNN against C3D against MC-DCN, identity-disjoint.
 
-1. Synthetic expression clips (``fer_kit.datasets.synth``) are made from face photos:
+1. Synthetic expression clips (``fer_kit.datasets.synthetic.generate``) are made from face photos:
    the training clips from the first ``--per-class`` usable faces of ``--train-faces``,
    the test clips from other faces, so no identity is shared. Without ``--test-faces``
    (or with the same folder) the test faces are the next usable faces of the training
    folder: the identity-disjoint split of one face set. ``--cross-faces DIR`` adds a
    second test set from another face collection (e.g. AFW for HELEN-trained models):
    the same models, tested across data sets as well.
-2. Every set goes through the face pipeline into clip caches (``fer_kit.cache``).
+2. Every set goes through the face pipeline into clip caches (``fer_kit.clips.cache``).
 3. ``cnn``, ``c3d`` and ``mcdcn`` are trained on the training cache with the same settings
    (validation subjects carved from the training identities, early stopping) and tested
    on the test cache (and the cross-data-set cache). Each test is also reported with
@@ -53,7 +53,7 @@ def _tag(*parts: object) -> str:
 
 
 def make_synthetic(faces: Path, out: Path, per_class: int, seed: int, workers: int) -> Path:
-    from fer_kit.datasets.synth import generate_synthetic
+    from fer_kit.datasets.synthetic.generate import generate_synthetic
 
     table = generate_synthetic(out, faces=faces, per_class=per_class, seed=seed, builtin=False, workers=workers)
     log(f"{out.name}: {len(table)} clips of {table['subject'].nunique()} identities "
@@ -63,7 +63,7 @@ def make_synthetic(faces: Path, out: Path, per_class: int, seed: int, workers: i
 
 def held_out_faces(folder: Path, used_keys: set[str]):
     """The photos of ``folder`` whose keys the training clips did not use, lazily, in folder order."""
-    from fer_kit.datasets.faces import iter_face_folder
+    from fer_kit.datasets.synthetic.faces import iter_face_folder
 
     for face, _reason, _path in iter_face_folder(folder):
         if face is not None and face.key not in used_keys:
@@ -72,7 +72,7 @@ def held_out_faces(folder: Path, used_keys: set[str]):
 
 def training_face_keys(videos: Path) -> set[str]:
     """The photo keys a synthetic folder animated (from its ``synth.json``)."""
-    from fer_kit.datasets.synth import SETTINGS_FILE
+    from fer_kit.datasets.synthetic.generate import SETTINGS_FILE
 
     return {face["key"] for face in json.loads((videos / SETTINGS_FILE).read_text())["faces"]}
 
@@ -80,8 +80,8 @@ def training_face_keys(videos: Path) -> set[str]:
 def score_on_cache(run: Path, cache: Path, mirror: bool) -> dict:
     """Accuracy, macro-F1 and per-class recall of a trained run on every clip of another cache."""
     from fer_kit.evaluate import classification_metrics, predict_clip_files
-    from fer_kit.pipeline import select_clips
-    from fer_kit.runs import load_run
+    from fer_kit.training.data import select_clips
+    from fer_kit.training.runs import load_run
 
     loaded = load_run(run)
     clips = select_clips(cache, loaded.classes)
@@ -91,9 +91,9 @@ def score_on_cache(run: Path, cache: Path, mirror: bool) -> dict:
 
 
 def make_cache(videos: Path, out: Path, preset: str, workers: int) -> Path:
-    from fer_kit.cache import build_cache
+    from fer_kit.clips.cache import build_cache
+    from fer_kit.clips.preprocess import PreprocessSettings
     from fer_kit.datasets import index_dataset
-    from fer_kit.preprocess import PreprocessSettings
 
     index = index_dataset(videos, "synthetic")
     report = build_cache(index, out, PreprocessSettings.from_preset(preset), workers=workers)
@@ -105,7 +105,7 @@ def train_and_test(
     kind: str, args: argparse.Namespace, train_cache: Path, test_cache: Path, work: Path, cross_cache: Path | None
 ) -> dict:
     from fer_kit.evaluate import evaluate_run
-    from fer_kit.train import TrainConfig, train
+    from fer_kit.training.train import TrainConfig, train
 
     config = TrainConfig(
         cache=train_cache,
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     work = args.out
     work.mkdir(parents=True, exist_ok=True)
-    from fer_kit.datasets.synth import SynthSettings
+    from fer_kit.datasets.synthetic.generate import SynthSettings
 
     generator = json.dumps(SynthSettings().to_dict(), sort_keys=True)  # a changed generator makes new clips
     train_tag = _tag(args.train_faces.resolve(), args.per_class, args.seed, generator)
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc(file=sys.stderr)
                 results[kind] = {"accuracy": None, "macro_f1": None, "error": f"{type(error).__name__}: {error}"}
 
-    from fer_kit.pipeline import select_clips
+    from fer_kit.training.data import select_clips
 
     train_clips, test_clips = select_clips(train_cache), select_clips(test_cache)
     report = {

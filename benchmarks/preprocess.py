@@ -6,14 +6,14 @@ feature map) twice:
 
 * ``every_frame``: the face detector on every frame (``detect_every=1``);
 * ``tracking``: the detector every ``--detect-every`` frames (default 5), in between
-  the box from the previous landmarks (``fer_kit.landmarks.track_landmarks``).
+  the box from the previous landmarks (``fer_kit.face.landmarks.track_landmarks``).
 
 ``speedup`` = fps_tracking / fps_every_frame (target >= 3); ``landmark_diff_iod`` = mean
 distance between the two runs' landmarks over the inter-ocular distance (target <= 0.03).
 The two modes alternate clip by clip and each clip keeps its fastest of ``--rounds``
 runs, so load from other processes hits both alike.
 
-``fps_workers_N``: source frames per second of ``fer_kit.cache.build_cache`` (16-frame
+``fps_workers_N``: source frames per second of ``fer_kit.clips.cache.build_cache`` (16-frame
 clips, the ``paper`` preset) with ``workers=N`` (this process + N - 1 spawned helpers),
 end to end, helper start-up included, over ``--copies`` links to each clip (target:
 2 workers >= 1.7x one worker); ``startup_seconds_workers_N`` is the separately timed cost
@@ -49,8 +49,8 @@ def _videos(folder: Path) -> list[Path]:
 
 def _chain(path: Path, detect_every: int, settings) -> tuple[float, int, np.ndarray]:
     """Seconds for decode + process_frames of every frame; frame count; frame-coordinate landmarks."""
-    from fer_kit.preprocess import process_frames
-    from fer_kit.video import read_video
+    from fer_kit.clips.preprocess import process_frames
+    from fer_kit.clips.video import read_video
 
     start = time.perf_counter()
     video = read_video(path)
@@ -66,10 +66,10 @@ def _with(settings, **changes):
 
 def _stage_times(paths: list[Path], settings) -> dict:
     """Median per-stage times on a few frames of each clip."""
-    from fer_kit.align import align_face
-    from fer_kit.landmarks import detect_faces, load_predictor, predict_landmarks
-    from fer_kit.video import read_video
-    from fer_kit.wrinkles import local_feature_map
+    from fer_kit.clips.video import read_video
+    from fer_kit.face.align import align_face
+    from fer_kit.face.landmarks import detect_faces, load_predictor, predict_landmarks
+    from fer_kit.face.wrinkles import local_feature_map
 
     predictor = load_predictor()
     decode, detect, predict, align, local = [], [], [], [], []
@@ -110,8 +110,8 @@ def _stage_times(paths: list[Path], settings) -> dict:
 def _workers_run(paths: list[Path], copies: int, workers: int, settings) -> dict:
     import pandas as pd
 
-    from fer_kit.cache import build_cache
-    from fer_kit.video import video_info
+    from fer_kit.clips.cache import build_cache
+    from fer_kit.clips.video import video_info
 
     with tempfile.TemporaryDirectory(prefix="fer-kit-bench-") as tmp:
         links, frames = [], 0
@@ -137,7 +137,7 @@ def _pool_startup(workers: int) -> float:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from fer_kit.cache import _init_worker
+    from fer_kit.clips.cache import _init_worker
 
     start = time.perf_counter()
     with ProcessPoolExecutor(
@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
-    from fer_kit.landmarks import inter_ocular, load_predictor
-    from fer_kit.preprocess import PreprocessSettings
+    from fer_kit.clips.preprocess import PreprocessSettings
+    from fer_kit.face.landmarks import inter_ocular, load_predictor
 
     if not args.videos.is_dir():
         sys.exit(f"benchmarks/preprocess.py: error: {args.videos}: no such folder (use --videos DIR)")
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "landmark_diff_iod": round(float(diff.mean()), 4),
         "landmark_diff_iod_p95": round(float(np.percentile(diff, 95)), 4),
     }
-    from fer_kit.video import read_video
+    from fer_kit.clips.video import read_video
 
     first = read_video(paths[0], [0]).frames[0]
     result["frame_size"] = f"{first.shape[1]}x{first.shape[0]}"

@@ -57,9 +57,9 @@ def row_settings(row: str) -> tuple[str, dict, dict]:
 
 
 def make_cache(args: argparse.Namespace, prep: dict) -> Path:
-    from fer_kit.cache import build_cache
+    from fer_kit.clips.cache import build_cache
+    from fer_kit.clips.preprocess import PreprocessSettings
     from fer_kit.datasets import index_dataset
-    from fer_kit.preprocess import PreprocessSettings
 
     settings = PreprocessSettings.from_preset(args.preset, **prep)
     name = "cache-" + args.preset + "".join(f"-{k}={v}" for k, v in sorted(prep.items()))
@@ -72,7 +72,7 @@ def make_cache(args: argparse.Namespace, prep: dict) -> Path:
 
 def run_row(row: str, args: argparse.Namespace) -> dict:
     from fer_kit.crossval import cross_validate, cross_validate_logistic
-    from fer_kit.train import TrainConfig
+    from fer_kit.training.train import TrainConfig
 
     model, prep, training = row_settings(row)
     cache = make_cache(args, prep)

@@ -42,12 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import pandas as pd
 
-    from fer_kit.datasets.action_units import to_face_units
-    from fer_kit.datasets.sheet import contact_sheet_from_folder
-    from fer_kit.datasets.synth import generate_synthetic
+    from fer_kit.clips.video import read_video
+    from fer_kit.datasets.synthetic.action_units import to_face_units
+    from fer_kit.datasets.synthetic.generate import generate_synthetic
+    from fer_kit.face.landmarks import detect_faces, predict_landmarks
     from fer_kit.labels import EMOTIONS
-    from fer_kit.landmarks import detect_faces, predict_landmarks
-    from fer_kit.video import read_video
+    from fer_kit.viz.sheet import contact_sheet_from_folder
 
     with tempfile.TemporaryDirectory(prefix="fer-kit-synth-") as scratch:
         out = Path(args.keep or scratch)

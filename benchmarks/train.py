@@ -1,7 +1,7 @@
 """Training and inference speed of MC-DCN per preset, and the input pipeline's overhead.
 
-For each preset a toy clip cache (``fer_kit.toyclips``, the cache layout of
-``fer_kit.cache``) is written to a temporary folder, then the same compiled model takes
+For each preset a toy clip cache (``tests/toyclips.py``, the tests' fixture, the cache layout of
+``fer_kit.clips.cache``) is written to a temporary folder, then the same compiled model takes
 training steps fed three ways:
 
 * ``memory``: one epoch of the pipeline's own batches held in memory as tensors and
@@ -33,6 +33,8 @@ from pathlib import Path
 
 from fer_kit.presets import MODEL_KINDS
 
+TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULTS = {"tiny": (8, 12), "lite": (8, 6), "paper": (2, 2)}
@@ -47,12 +49,13 @@ def _rss_mb() -> float:
 def bench_preset(name: str, model_kind: str, batch: int, steps: int, repeats: int, clips: int, work: Path) -> dict:
     import numpy as np
     import tensorflow as tf
+    sys.path.insert(0, str(TESTS_DIR))  # the toy cache is a test fixture, not part of the kit
+    from toyclips import write_toy_cache
 
     from fer_kit.model import build_model, model_inputs, model_outputs
-    from fer_kit.pipeline import class_weights, make_dataset, select_clips
     from fer_kit.presets import get_preset
-    from fer_kit.toyclips import write_toy_cache
-    from fer_kit.train import TrainConfig, compile_model
+    from fer_kit.training.data import class_weights, make_dataset, select_clips
+    from fer_kit.training.train import TrainConfig, compile_model
 
     preset = get_preset(name)
     classes = ("anger", "happiness", "sadness", "surprise")

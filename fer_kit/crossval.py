@@ -25,7 +25,7 @@ Layout of ``OUT``::
     OUT/predictions.csv     every clip once: fold, subject, label, prediction, probabilities
 
 An interrupted run resumes: finished folds are kept, the interrupted one resumes after its
-last finished epoch (:func:`fer_kit.train.train`).
+last finished epoch (:func:`fer_kit.training.train.train`).
 """
 
 from __future__ import annotations
@@ -105,15 +105,15 @@ def cross_validate(
     verbose: int | str = 0,
     on_fold: Callable[[int, dict], None] | None = None,
 ) -> dict:
-    """Run the ``folds``-fold cross-validation of ``config`` (a :class:`fer_kit.train.TrainConfig`) (module doc).
+    """Run the ``folds``-fold cross-validation of ``config`` (a :class:`fer_kit.training.train.TrainConfig`) (module doc).
 
     ``config.out`` is the cross-validation folder; ``config.test_subjects`` is replaced fold
     by fold. ``mirror`` scores each clip averaged with its mirror image. ``on_fold(number,
     metrics)`` is called after each fold. Returns the content of ``OUT/cv.json``.
     """
     from fer_kit.evaluate import classification_metrics, evaluate_run
-    from fer_kit.pipeline import select_clips
-    from fer_kit.train import train, write_json
+    from fer_kit.training.data import select_clips
+    from fer_kit.training.train import train, write_json
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ def cross_validate(
 def _plot(out: Path, result: dict) -> None:
     import matplotlib.pyplot as plt
 
-    from fer_kit.plots import plot_confusion_matrix, save_figure
+    from fer_kit.viz.plots import plot_confusion_matrix, save_figure
 
     fig = plot_confusion_matrix(
         np.asarray(result["confusion_percent"]),
@@ -203,7 +203,7 @@ def cross_validate_logistic(
 
     from fer_kit.evaluate import classification_metrics
     from fer_kit.model.trajectory import trajectory_features
-    from fer_kit.pipeline import load_clip_arrays, select_clips
+    from fer_kit.training.data import load_clip_arrays, select_clips
 
     clips = select_clips(cache, classes)
     _, _, landmarks = load_clip_arrays(clips.paths, landmarks=True)

@@ -28,7 +28,7 @@ def environment_report(with_tensorflow: bool = True) -> dict:
     }
     report.update({name: _version(name) for name in _PACKAGES})
     try:
-        from fer_kit.landmarks import default_predictor_path
+        from fer_kit.face.landmarks import default_predictor_path
 
         report["landmark_model"] = str(default_predictor_path())
     except Exception as error:  # the report must show the problem, not stop on it

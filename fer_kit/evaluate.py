@@ -86,13 +86,13 @@ def _round(value, digits: int = 4):
 
 
 def predict_clip_files(run, paths: Sequence[str], batch_size: int = 8, mirror: bool = False) -> np.ndarray:
-    """Fused probabilities ``float32[N, K]`` of a loaded run (:func:`fer_kit.runs.load_run`) for cached clip files.
+    """Fused probabilities ``float32[N, K]`` of a loaded run (:func:`fer_kit.training.runs.load_run`) for cached clip files.
 
     Clips are read 64 at a time, so memory stays bounded on large test sets. ``mirror``: see
-    :func:`fer_kit.runs.predict_probabilities`.
+    :func:`fer_kit.training.runs.predict_probabilities`.
     """
-    from fer_kit.pipeline import load_clip_arrays
-    from fer_kit.runs import predict_probabilities
+    from fer_kit.training.data import load_clip_arrays
+    from fer_kit.training.runs import predict_probabilities
 
     chunks = [np.zeros((0, len(run.classes)), np.float32)]
     for start in range(0, len(paths), 64):
@@ -106,11 +106,11 @@ def predict_clip_files(run, paths: Sequence[str], batch_size: int = 8, mirror: b
 def clips_of_known_classes(cache: str | Path, classes: Sequence[str]):
     """Every labelled clip of ``cache`` whose label is one of ``classes`` (a run's), for cross-corpus tests.
 
-    Returns ``(clips, left_out)``: a :class:`~fer_kit.pipeline.ClipSet` with the run's class
+    Returns ``(clips, left_out)``: a :class:`~fer_kit.training.data.ClipSet` with the run's class
     list, and ``{label: count}`` of the clips left out because the run does not know their label.
     """
     from fer_kit.errors import DatasetLayoutError
-    from fer_kit.pipeline import read_cache_index, select_clips
+    from fer_kit.training.data import read_cache_index, select_clips
 
     index = read_cache_index(cache)
     labels = index["label"].astype(str)
@@ -142,12 +142,12 @@ def evaluate_run(
 
     ``cache`` overrides the cache folder recorded in ``split.json`` (e.g. after moving the cache alone; a
     run moved together with its caches finds them by their place relative to the run folder).
-    ``mirror`` averages each clip with its mirror image (see :func:`fer_kit.runs.predict_probabilities`).
+    ``mirror`` averages each clip with its mirror image (see :func:`fer_kit.training.runs.predict_probabilities`).
     Writes ``RUN/evaluation/`` (``evaluation-<split>/`` for other splits; a ``-mirror`` suffix with
     ``mirror``) unless ``write`` is False.
     """
-    from fer_kit.runs import load_run
-    from fer_kit.train import clips_from_record, read_history, write_json
+    from fer_kit.training.runs import load_run
+    from fer_kit.training.train import clips_from_record, read_history, write_json
 
     run_dir = Path(run_dir)
     split_path = run_dir / "split.json"
@@ -210,7 +210,7 @@ def evaluate_run(
 def _write_figures(out: Path, metrics: dict, history: pd.DataFrame, kind: str) -> None:
     import matplotlib.pyplot as plt
 
-    from fer_kit.plots import plot_confusion_matrix, plot_training_curves, save_figure
+    from fer_kit.viz.plots import plot_confusion_matrix, plot_training_curves, save_figure
 
     accuracy = metrics["accuracy"] or 0.0
     fig = plot_confusion_matrix(

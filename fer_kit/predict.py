@@ -4,9 +4,9 @@ The network sees 16 frames taken over a fixed time window (paper 4.2). A long vi
 is covered by sliding that window: windows of ``window_seconds`` start every
 ``stride_seconds`` (half a window by default; the last window ends at the last frame;
 a video shorter than one window is one window, its frames repeated as in paper 4.2).
-In each window the 16 frames are spread evenly (:func:`fer_kit.video.sample_frame_indices`)
+In each window the 16 frames are spread evenly (:func:`fer_kit.clips.video.sample_frame_indices`)
 and go through the same face pipeline as the training clips
-(:func:`fer_kit.preprocess.process_frames`: landmarks, alignment, local maps) with the
+(:func:`fer_kit.clips.preprocess.process_frames`: landmarks, alignment, local maps) with the
 run's preprocessing settings. The fused softmax (eq. 1) of each window is reported;
 the video's probabilities are the mean over the windows where a face was found in at
 least ``min_valid_fraction`` of the frames, and its label is their arg-max.
@@ -106,7 +106,7 @@ def window_starts(n_frames: int, window: int, stride: int) -> list[int]:
 
 
 def _settings_for(run):
-    from fer_kit.preprocess import PreprocessSettings
+    from fer_kit.clips.preprocess import PreprocessSettings
 
     frames, size = run.clip_shape
     stored = run.clip_settings or {}
@@ -128,12 +128,12 @@ def predict_video(
 ) -> VideoPrediction:
     """Slide the clip window over ``video`` and predict every window (module doc).
 
-    ``model`` is a run folder, a ``.keras`` file or a :class:`fer_kit.runs.LoadedRun`.
+    ``model`` is a run folder, a ``.keras`` file or a :class:`fer_kit.training.runs.LoadedRun`.
     Raises ``NoFaceError`` naming the video when no window has enough frames with a face.
     """
-    from fer_kit.preprocess import process_frames
-    from fer_kit.runs import LoadedRun, load_run, predict_probabilities
-    from fer_kit.video import count_frames, read_video, sample_frame_indices, video_info
+    from fer_kit.clips.preprocess import process_frames
+    from fer_kit.clips.video import count_frames, read_video, sample_frame_indices, video_info
+    from fer_kit.training.runs import LoadedRun, load_run, predict_probabilities
 
     run = model if isinstance(model, LoadedRun) else load_run(model)
     settings = _settings_for(run)

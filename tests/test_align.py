@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from fer_kit.align import LEFT_EYE_POSITION, RIGHT_EYE_POSITION, align_face, eye_angle, eye_centres
-from fer_kit.landmarks import face_landmarks
+from fer_kit.face.align import LEFT_EYE_POSITION, RIGHT_EYE_POSITION, align_face, eye_angle, eye_centres
+from fer_kit.face.landmarks import face_landmarks
 
 
 @pytest.fixture(scope="module")

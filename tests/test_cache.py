@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import skimage.data
 
-from fer_kit.cache import _clip_name, _legacy_clip_key, build_cache, load_cache_index, load_cache_settings
-from fer_kit.clip import Clip
+from fer_kit.clips.cache import _clip_name, _legacy_clip_key, build_cache, load_cache_index, load_cache_settings
+from fer_kit.clips.clip import Clip
+from fer_kit.clips.preprocess import PreprocessSettings
 from fer_kit.errors import DatasetLayoutError
-from fer_kit.preprocess import PreprocessSettings
 
 TINY = PreprocessSettings(size=32, frames=8)
 

@@ -194,7 +194,7 @@ def test_a_moved_work_folder_keeps_its_runs(tmp_path: Path) -> None:
     """Run names hash the settings and the cache's place in ``work_dir``, not where ``work_dir`` is."""
     import shutil
 
-    from fer_kit.toyclips import write_toy_cache
+    from toyclips import write_toy_cache
 
     work = tmp_path / "work"
     cache = write_toy_cache(work / "cache" / "toy", classes=("anger", "happiness"), per_class=2,

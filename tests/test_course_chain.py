@@ -65,7 +65,7 @@ def test_every_notebook_ran_cleanly_with_its_figures(chain: Path) -> None:
 
 
 def test_00_setup_records(chain: Path) -> None:
-    from fer_kit.video import sample_frame_indices
+    from fer_kit.clips.video import sample_frame_indices
 
     r = _results(chain, "00_setup")
     assert r["landmark_model_found"] is True and r["cpus"] >= 1
@@ -78,8 +78,8 @@ def test_00_setup_records(chain: Path) -> None:
 def test_01_ert_records(chain: Path) -> None:
     from skimage import data
 
-    from fer_kit.ert import nme
-    from fer_kit.landmarks import face_landmarks
+    from fer_kit.face.ert import nme
+    from fer_kit.face.landmarks import face_landmarks
 
     r = _results(chain, "01_ert_landmarks")
     rows = {row["name"]: row for row in r["cascade"]}
@@ -100,9 +100,9 @@ def test_01_ert_records(chain: Path) -> None:
 
 
 def test_02_regions_records(chain: Path) -> None:
-    from fer_kit.align import align_face
-    from fer_kit.datasets.faces import builtin_faces
-    from fer_kit.regions import attention_map, region_mask
+    from fer_kit.datasets.synthetic.faces import builtin_faces
+    from fer_kit.face.align import align_face
+    from fer_kit.face.regions import attention_map, region_mask
 
     r = _results(chain, "02_wrinkle_regions")
     face = builtin_faces()[0]

@@ -7,7 +7,7 @@ import pytest
 
 
 def test_shortcuts_keep_the_gradient_flowing() -> None:
-    from fer_kit.gradient_flow import gradient_flow
+    from fer_kit.model.gradient_flow import gradient_flow
 
     flows = {kind: gradient_flow(kind, depth=10, width=4, frames=2, size=8, seed=0)
              for kind in ("plain", "preact", "residual")}
@@ -24,15 +24,15 @@ def test_shortcuts_keep_the_gradient_flowing() -> None:
 
 @pytest.fixture(scope="module")
 def aligned_astronaut():
-    from fer_kit.align import align_face
-    from fer_kit.datasets.faces import builtin_faces
+    from fer_kit.datasets.synthetic.faces import builtin_faces
+    from fer_kit.face.align import align_face
 
     face = builtin_faces()[0]
     return align_face(face.image, face.landmarks, 112)
 
 
 def test_region_change_sees_a_moved_mouth(aligned_astronaut) -> None:
-    from fer_kit.experiments import apex_frame, region_change
+    from fer_kit.course.experiments import apex_frame, region_change
 
     faces = np.stack([aligned_astronaut.image] * 3)
     landmarks = np.stack([aligned_astronaut.landmarks] * 3)
@@ -51,7 +51,7 @@ def test_region_change_sees_a_moved_mouth(aligned_astronaut) -> None:
 
 
 def test_stage_shapes_follow_figure_4() -> None:
-    from fer_kit.course_plots import stage_shapes
+    from fer_kit.course.plots import stage_shapes
     from fer_kit.model import build_model
 
     rows = stage_shapes(build_model("mcdcn", "tiny", num_classes=7), "local")
@@ -63,8 +63,8 @@ def test_stage_shapes_follow_figure_4() -> None:
 
 
 def test_landmark_samples_split_is_reproducible(tmp_path) -> None:
-    from fer_kit.datasets.stills import export_landmark_faces
-    from fer_kit.experiments import landmark_samples
+    from fer_kit.course.experiments import landmark_samples
+    from fer_kit.datasets.synthetic.stills import export_landmark_faces
 
     export_landmark_faces(tmp_path, 16, seed=0)
     train, test = landmark_samples(tmp_path, test_fraction=0.3, seed=0)

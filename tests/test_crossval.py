@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from toyclips import write_toy_cache
 
 from fer_kit.crossval import cross_validate, cross_validate_logistic, fold_subjects
 from fer_kit.errors import DatasetLayoutError, ModelFileError
 from fer_kit.model import build_model, model_inputs
 from fer_kit.model.trajectory import trajectory_features
-from fer_kit.pipeline import augment_batch, load_clip_arrays, select_clips
-from fer_kit.toyclips import write_toy_cache
-from fer_kit.train import TrainConfig
+from fer_kit.training.data import augment_batch, load_clip_arrays, select_clips
+from fer_kit.training.train import TrainConfig
 
 CLASSES = ("anger", "happiness", "surprise")
 SUBJECTS = ("a", "b", "c", "d", "e", "f")
@@ -146,8 +146,8 @@ def test_augmentation_moves_the_landmarks_with_the_pixels() -> None:
 
 
 def test_mirrored_landmarks_swap_left_and_right() -> None:
-    from fer_kit.augment import MIRROR_68
-    from fer_kit.pipeline import transform_landmarks
+    from fer_kit.face.groups import MIRROR_68
+    from fer_kit.training.data import transform_landmarks
 
     points = np.random.default_rng(1).uniform(0, 31, (1, 1, 68, 2)).astype(np.float32)
     identity_flip = tf.constant([[-1.0, 0.0, 31.0, 0.0, 1.0, 0.0, 0.0, 0.0]])
@@ -186,7 +186,7 @@ def test_train_command_records_the_recipe(toy_cache, tmp_path) -> None:
 # ---------------------------------------------------------------- cross-corpus evaluation
 def test_a_run_scores_another_cache_and_counts_the_classes_it_does_not_know(toy_cache, tmp_path) -> None:
     from fer_kit.evaluate import evaluate_run
-    from fer_kit.train import train
+    from fer_kit.training.train import train
 
     run = train(_config(toy_cache, tmp_path / "run", epochs=2, test_subjects=("a",)), verbose=0)
     other = write_toy_cache(tmp_path / "other", classes=("anger", "happiness", "surprise", "fear"), per_class=2,

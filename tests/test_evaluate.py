@@ -12,7 +12,7 @@ import pytest
 
 from fer_kit.errors import ModelFileError
 from fer_kit.evaluate import classification_metrics, confusion_matrix, evaluate_run, row_percent
-from fer_kit.plots import plot_confusion_matrix, plot_training_curves, save_figure
+from fer_kit.viz.plots import plot_confusion_matrix, plot_training_curves, save_figure
 
 matplotlib.use("Agg")
 
@@ -69,8 +69,9 @@ def test_training_curves_overlay_runs() -> None:
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
-    from fer_kit.toyclips import write_toy_cache
-    from fer_kit.train import TrainConfig, train
+    from toyclips import write_toy_cache
+
+    from fer_kit.training.train import TrainConfig, train
 
     base = tmp_path_factory.mktemp("evaluate")
     cache = write_toy_cache(base / "cache", classes=("fear", "neutral", "sadness"), per_class=2, subjects=("a", "b", "c"))
@@ -115,9 +116,9 @@ def test_evaluate_command(trained_run, capsys, tmp_path) -> None:
 
 def test_mirror_averaging_is_the_mean_of_a_clip_and_its_mirror_image(trained_run, capsys) -> None:
     from fer_kit.cli import main
-    from fer_kit.pipeline import load_clip_arrays
-    from fer_kit.runs import load_run, predict_probabilities
-    from fer_kit.train import clips_from_record
+    from fer_kit.training.data import load_clip_arrays
+    from fer_kit.training.runs import load_run, predict_probabilities
+    from fer_kit.training.train import clips_from_record
 
     run = load_run(trained_run)
     clips = clips_from_record(json.loads((trained_run / "split.json").read_text()), "test")

@@ -8,11 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_kit.config import PROJECT_ROOT
+from fer_kit.config import NOTEBOOKS_DIR
 from fer_kit.grading import CheckContext, get_assignment, known_assignments
 from fer_kit.grading.checks import run_check
 
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
+NOTEBOOKS = NOTEBOOKS_DIR
 
 
 @pytest.mark.parametrize("name", known_assignments())

@@ -13,9 +13,9 @@ import psutil
 from nbformat.v4 import new_code_cell
 
 from fer_kit.cli import main
+from fer_kit.course.release import release_notebooks
 from fer_kit.grading import get_assignment
 from fer_kit.grading.runner import grade_class
-from fer_kit.release import release_notebooks
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
 CHECKS = str(FIXTURES / "toy_checks.py")

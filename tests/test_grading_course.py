@@ -9,8 +9,8 @@ import nbformat
 import pytest
 
 from fer_kit.cli import main
-from fer_kit.config import PROJECT_ROOT
-from fer_kit.release import release_notebooks
+from fer_kit.config import NOTEBOOKS_DIR
+from fer_kit.course.release import release_notebooks
 
 NOTEBOOK = "02_wrinkle_regions"
 """The course notebook graded here (one of the quickest to run with the tiny preset)."""
@@ -29,7 +29,7 @@ def _break_first_exercise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 @pytest.mark.slow
 def test_grade_a_course_notebook(tmp_path, capsys):
-    source = PROJECT_ROOT / "notebooks" / f"{NOTEBOOK}.ipynb"
+    source = NOTEBOOKS_DIR / f"{NOTEBOOK}.ipynb"
     if not source.is_file():
         pytest.skip(f"{source} is not there")
     subs = tmp_path / "submissions"

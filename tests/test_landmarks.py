@@ -10,7 +10,7 @@ import pytest
 import skimage.data
 
 from fer_kit.errors import ModelFileError
-from fer_kit.landmarks import (
+from fer_kit.face.landmarks import (
     as_rgb_uint8,
     default_predictor_path,
     detect_faces,
@@ -127,7 +127,7 @@ def test_frames_without_face_are_invalid_and_keep_neighbour_landmarks(astronaut)
 
 
 def test_tracking_matches_detection_on_real_video(cremad_dir: Path) -> None:
-    from fer_kit.video import read_video
+    from fer_kit.clips.video import read_video
 
     video = read_video(sorted(cremad_dir.glob("*.flv"))[3])
     every = track_landmarks(video.frames, detect_every=1)
@@ -139,7 +139,7 @@ def test_tracking_matches_detection_on_real_video(cremad_dir: Path) -> None:
 
 
 def test_face_leaving_the_picture(pexels_dir: Path) -> None:
-    from fer_kit.video import read_video
+    from fer_kit.clips.video import read_video
 
     video = read_video(pexels_dir / "face_noface.mov", range(0, 169, 4))
     track = track_landmarks(video.frames, detect_every=5)

@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 import skimage.data
 
-from fer_kit.align import align_face
-from fer_kit.drawing import (
+from fer_kit.face.align import align_face
+from fer_kit.face.landmarks import face_landmarks
+from fer_kit.face.regions import REGION_NAMES
+from fer_kit.viz.drawing import (
     REGION_COLORS,
     draw_landmarks,
     draw_regions,
@@ -19,8 +21,6 @@ from fer_kit.drawing import (
     save_image,
     side_by_side,
 )
-from fer_kit.landmarks import face_landmarks
-from fer_kit.regions import REGION_NAMES
 
 
 def test_landmarks_are_drawn_where_they_are() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from fer_kit.cli import main
 from fer_kit.errors import DatasetLayoutError, InputFileError
-from fer_kit.ert import evaluate_ert, find_annotated_images, holdout_split, nme, read_pts, write_pts
+from fer_kit.face.ert import evaluate_ert, find_annotated_images, holdout_split, nme, read_pts, write_pts
 
 HEADED = """version: 1
 n_points:  68
@@ -148,8 +148,8 @@ def test_training_images_are_mirrored_and_turned(tmp_path: Path) -> None:
     import cv2
     import skimage.data
 
-    from fer_kit.ert import ERTOptions, build_samples, training_images
-    from fer_kit.landmarks import face_landmarks
+    from fer_kit.face.ert import ERTOptions, build_samples, training_images
+    from fer_kit.face.landmarks import face_landmarks
 
     image = skimage.data.astronaut()
     cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

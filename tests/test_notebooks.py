@@ -86,7 +86,7 @@ def test_exercises_have_solutions_and_record_answers(stem: str) -> None:
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_student_release_stubs_every_solution(stem: str, tmp_path) -> None:
-    from fer_kit.release import release_notebooks
+    from fer_kit.course.release import release_notebooks
 
     released = release_notebooks(NOTEBOOK_DIR, tmp_path, notebooks=[stem])
     nb = nbformat.read(str(released[0]), as_version=4)

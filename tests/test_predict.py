@@ -23,9 +23,9 @@ def test_window_starts_cover_the_whole_video() -> None:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """An (untrained) tiny MC-DCN exported with its class names and preprocessing settings."""
+    from fer_kit.clips.preprocess import PreprocessSettings
     from fer_kit.model import build_model
-    from fer_kit.preprocess import PreprocessSettings
-    from fer_kit.runs import export_model
+    from fer_kit.training.runs import export_model
 
     model = build_model("mcdcn", "tiny", len(EMOTIONS))
     settings = PreprocessSettings.from_preset("tiny").to_dict()
@@ -72,7 +72,7 @@ def test_a_video_without_a_face_says_so(model_dir, pexels_dir, capsys) -> None:
 
 def test_bad_model_paths_are_named(tmp_path) -> None:
     from fer_kit.model import build_model
-    from fer_kit.runs import load_run
+    from fer_kit.training.runs import load_run
 
     with pytest.raises(ModelFileError, match="no such run folder"):
         load_run(tmp_path / "missing")

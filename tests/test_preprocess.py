@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import skimage.data
 
-from fer_kit.align import eye_angle
-from fer_kit.clip import Clip
+from fer_kit.clips.clip import Clip
+from fer_kit.clips.preprocess import PreprocessSettings, preprocess_video, process_frames
 from fer_kit.errors import InputFileError, NoFaceError
+from fer_kit.face.align import eye_angle
 from fer_kit.labels import EMOTIONS
-from fer_kit.preprocess import PreprocessSettings, preprocess_video, process_frames
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
@@ -129,8 +129,8 @@ def test_pexels_no_face_and_face_leaving(pexels_dir: Path) -> None:
 def test_preprocess_command_builds_a_cache(cremad_dir: Path, tmp_path: Path, capsys) -> None:
     import json
 
-    from fer_kit.cache import load_cache_index
     from fer_kit.cli import main
+    from fer_kit.clips.cache import load_cache_index
 
     args = ["preprocess", str(cremad_dir), "--dataset", "crema-d", "--out", str(tmp_path / "cache")]
     assert main([*args, "--preset", "tiny", "--limit", "2", "--no-progress", "--json"]) == 0

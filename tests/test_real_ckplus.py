@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_kit.cache import build_cache
+from fer_kit.clips.cache import build_cache
+from fer_kit.clips.preprocess import PreprocessSettings
 from fer_kit.crossval import cross_validate, cross_validate_logistic
 from fer_kit.datasets import index_dataset
-from fer_kit.pipeline import select_clips
-from fer_kit.preprocess import PreprocessSettings
-from fer_kit.train import TrainConfig
+from fer_kit.training.data import select_clips
+from fer_kit.training.train import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 import skimage.data
 
-from fer_kit.align import align_face
-from fer_kit.landmarks import face_landmarks
-from fer_kit.regions import ATTENTION_WEIGHTS, REGION_NAMES, REGION_PARTS, attention_map, region_mask, region_polygons
+from fer_kit.face.align import align_face
+from fer_kit.face.landmarks import face_landmarks
+from fer_kit.face.regions import (
+    ATTENTION_WEIGHTS,
+    REGION_NAMES,
+    REGION_PARTS,
+    attention_map,
+    region_mask,
+    region_polygons,
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from fer_kit.cli import main
-from fer_kit.release import ReleaseError, find_markers, release_notebooks, student_version
+from fer_kit.course.release import ReleaseError, find_markers, release_notebooks, student_version
 
 FIXTURE = Path(__file__).parent / "fixtures" / "grading" / "toy.ipynb"
 

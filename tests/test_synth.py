@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 
 from fer_kit.datasets import index_dataset
-from fer_kit.datasets.action_units import (
+from fer_kit.datasets.synthetic.action_units import (
     EMOTION_PROTOTYPES,
     au_displacement,
     mouth_opening,
     smile_elevation,
     to_face_units,
 )
-from fer_kit.datasets.animate import APEX_INTENSITY, AnimatedFace, FramePlan, Light, Pose, plan_clip
-from fer_kit.datasets.faces import builtin_faces, check_face
-from fer_kit.datasets.folds import render_folds
-from fer_kit.datasets.synth import generate_synthetic, make_clip
-from fer_kit.datasets.warp import PiecewiseAffineWarp
+from fer_kit.datasets.synthetic.animate import APEX_INTENSITY, AnimatedFace, FramePlan, Light, Pose, plan_clip
+from fer_kit.datasets.synthetic.faces import builtin_faces, check_face
+from fer_kit.datasets.synthetic.folds import render_folds
+from fer_kit.datasets.synthetic.generate import generate_synthetic, make_clip
+from fer_kit.datasets.synthetic.warp import PiecewiseAffineWarp
 from fer_kit.errors import DatasetLayoutError
 
 SMALL = {"per_class": 1, "length": 6, "size": 192, "progress": False}
@@ -151,7 +151,7 @@ def test_generate_writes_videos_and_labels_the_adapter_reads(tmp_path: Path) -> 
 
 
 def test_same_seed_same_bytes_and_frames_other_seed_differs(tmp_path: Path) -> None:
-    from fer_kit.video import read_video
+    from fer_kit.clips.video import read_video
 
     kw = {**SMALL, "emotions": ("anger", "fear")}
     table = generate_synthetic(tmp_path / "a", seed=5, **kw)
@@ -200,10 +200,10 @@ def test_make_clip_in_memory(faces) -> None:
 
 # ---------------------------------------------------------------- stills and contact sheet
 def test_export_landmark_faces_writes_pts_that_match_the_face(tmp_path: Path) -> None:
-    from fer_kit.datasets.stills import export_landmark_faces
-    from fer_kit.ert import find_annotated_images, read_pts
-    from fer_kit.landmarks import face_landmarks, inter_ocular
-    from fer_kit.video import read_image
+    from fer_kit.clips.video import read_image
+    from fer_kit.datasets.synthetic.stills import export_landmark_faces
+    from fer_kit.face.ert import find_annotated_images, read_pts
+    from fer_kit.face.landmarks import face_landmarks, inter_ocular
 
     table = export_landmark_faces(tmp_path, 4, seed=1)
     assert len(table) == 4 and (tmp_path / "stills.csv").is_file()
@@ -219,7 +219,7 @@ def test_export_landmark_faces_writes_pts_that_match_the_face(tmp_path: Path) ->
 
 
 def test_contact_sheet_has_one_row_per_emotion(tmp_path: Path, faces) -> None:
-    from fer_kit.datasets.sheet import contact_sheet
+    from fer_kit.viz.sheet import contact_sheet
 
     sheet = contact_sheet(tmp_path / "sheet.png", face=faces[1], emotions=("happiness", "surprise"), columns=3,
                           tile=64)

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_kit.datasets.synth import generate_synthetic
+from fer_kit.datasets.synthetic.generate import generate_synthetic
 from fer_kit.labels import EMOTIONS
 
 
 def face_found_fraction(folder: Path, table) -> float:
-    from fer_kit.landmarks import detect_faces
-    from fer_kit.video import read_video
+    from fer_kit.clips.video import read_video
+    from fer_kit.face.landmarks import detect_faces
 
     found = total = 0
     for source in table.source:
@@ -36,7 +36,7 @@ def test_dlib_finds_the_face_in_the_built_in_clips(builtin_set) -> None:
 
 
 def test_preprocessing_accepts_the_synthetic_clips(builtin_set) -> None:
-    from fer_kit.preprocess import PreprocessSettings, preprocess_video
+    from fer_kit.clips.preprocess import PreprocessSettings, preprocess_video
 
     out, table = builtin_set
     settings = PreprocessSettings.from_preset("tiny")
@@ -58,9 +58,9 @@ def test_dlib_finds_animated_helen_faces(landmarks68_dir: Path, tmp_path: Path) 
 @pytest.mark.slow
 def test_emotions_are_separable_across_identities(landmarks68_dir: Path, tmp_path: Path) -> None:
     """Landmark motion found by dlib (first -> last frame) tells the emotions apart on unseen people."""
-    from fer_kit.datasets.action_units import to_face_units
-    from fer_kit.landmarks import face_landmarks
-    from fer_kit.video import read_video
+    from fer_kit.clips.video import read_video
+    from fer_kit.datasets.synthetic.action_units import to_face_units
+    from fer_kit.face.landmarks import face_landmarks
 
     table = generate_synthetic(tmp_path, faces=landmarks68_dir / "helen-train", builtin=False, per_class=24,
                                length=8, progress=False)

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_kit.clips.video import count_frames, read_image, read_video, sample_frame_indices, video_info
 from fer_kit.errors import InputFileError
-from fer_kit.video import count_frames, read_image, read_video, sample_frame_indices, video_info
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:

@@ -8,9 +8,9 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from fer_kit import widgets  # noqa: E402
-from fer_kit.clip import Clip  # noqa: E402
-from fer_kit.regions import REGION_NAMES, region_mask  # noqa: E402
+from fer_kit.clips.clip import Clip  # noqa: E402
+from fer_kit.face.regions import REGION_NAMES, region_mask  # noqa: E402
+from fer_kit.viz import widgets  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def astronaut_state_args() -> dict:
     """Three frames: the astronaut photo, then shifted 40 and 80 px right (landmarks shifted too)."""
     from skimage import data
 
-    from fer_kit.landmarks import detect_faces, predict_landmarks
+    from fer_kit.face.landmarks import detect_faces, predict_landmarks
 
     image = data.astronaut()
     box = detect_faces(image)[0]
@@ -123,7 +123,7 @@ def test_state_rejects_bad_choices(astronaut_state_args) -> None:
 
 
 def test_clip_explorer_has_one_panel(astronaut_state_args) -> None:
-    from fer_kit.align import align_face
+    from fer_kit.face.align import align_face
 
     faces, points = [], []
     for frame, landmarks in zip(astronaut_state_args["frames"], astronaut_state_args["landmarks"], strict=True):
@@ -159,7 +159,7 @@ def test_static_fallback_without_frontend(explorer, monkeypatch, capsys) -> None
 def test_explore_reads_an_image_file(tmp_path) -> None:
     from skimage import data
 
-    from fer_kit.drawing import save_image
+    from fer_kit.viz.drawing import save_image
 
     path = save_image(tmp_path / "face.png", data.astronaut())
     explorer = widgets.explore(path, size=96)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import skimage.data
 
-from fer_kit.align import align_face
-from fer_kit.landmarks import face_landmarks
-from fer_kit.regions import region_mask
-from fer_kit.wrinkles import contour_raster, local_feature_map, region_wrinkle_energy, wrinkle_energy
+from fer_kit.face.align import align_face
+from fer_kit.face.landmarks import face_landmarks
+from fer_kit.face.regions import region_mask
+from fer_kit.face.wrinkles import contour_raster, local_feature_map, region_wrinkle_energy, wrinkle_energy
 
 
 @pytest.fixture(scope="module")

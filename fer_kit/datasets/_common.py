@@ -61,13 +61,13 @@ def require_dir(root: str | Path, dataset: str) -> Path:
 
 
 def video_suffixes() -> tuple[str, ...]:
-    from fer_kit.video import VIDEO_SUFFIXES
+    from fer_kit.clips.video import VIDEO_SUFFIXES
 
     return VIDEO_SUFFIXES
 
 
 def image_suffixes() -> tuple[str, ...]:
-    from fer_kit.video import IMAGE_SUFFIXES
+    from fer_kit.clips.video import IMAGE_SUFFIXES
 
     return IMAGE_SUFFIXES
 

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import layout_error, make_index, require_dir, video_files
+from fer_kit.datasets._common import layout_error, make_index, require_dir, video_files
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -19,7 +19,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import KIT_LABELS, image_suffixes, layout_error, make_index, media_items, normalise_label, require_dir
+from fer_kit.datasets._common import (
+    KIT_LABELS,
+    image_suffixes,
+    layout_error,
+    make_index,
+    media_items,
+    normalise_label,
+    require_dir,
+)
 
 if TYPE_CHECKING:
     import pandas as pd

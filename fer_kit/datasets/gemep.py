@@ -47,9 +47,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fer_kit.datasets._common import KIT_LABELS, layout_error, make_index, media_items, require_dir
 from fer_kit.errors import InputFileError
-
-from ._common import KIT_LABELS, layout_error, make_index, media_items, require_dir
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,9 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fer_kit.datasets._common import make_index, normalise_label
 from fer_kit.errors import DatasetLayoutError
-
-from ._common import make_index, normalise_label
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,9 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from fer_kit.datasets.archives import TAR_SUFFIXES, ZIP_SUFFIXES, file_hash, unpack_archive
 from fer_kit.errors import FerKitError, InputFileError
-
-from .archives import TAR_SUFFIXES, ZIP_SUFFIXES, file_hash, unpack_archive
 
 
 def read_checksums(entries: list[str], files: list[str]) -> dict[str, tuple[str, str]]:
@@ -54,7 +53,7 @@ def prepare_corpus(
     log=print,
 ):
     """Verify, unpack and index; returns the index DataFrame (also written to ``index_csv``)."""
-    from . import index_dataset
+    from fer_kit.datasets import index_dataset
 
     dest = Path(dest)
     checksums = checksums or {}

@@ -20,9 +20,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fer_kit.datasets.archives import extract_files, file_hash, verify_hash
 from fer_kit.errors import FerKitError, InputFileError
-
-from .archives import extract_files, file_hash, verify_hash
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import layout_error, make_index, media_items, require_dir
+from fer_kit.datasets._common import layout_error, make_index, media_items, require_dir
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fer_kit.notebook_cells import cell_tags
+from fer_kit.course.cells import cell_tags
 
 from .submissions import grading_copy
 

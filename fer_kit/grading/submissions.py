@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer_kit.notebook_cells import cell_tags, clear_outputs
+from fer_kit.course.cells import cell_tags, clear_outputs
 
 from .assignment import COURSE_ASSIGNMENTS, Assignment
 

@@ -16,7 +16,7 @@ import keras
 
 from fer_kit.model.baselines import build_c3d, build_cnn
 from fer_kit.model.blocks import CNNBlock
-from fer_kit.model.mcdcn import FACES, LOCAL_MAPS, OUTPUT_NAMES, build_mcdcn, default_head
+from fer_kit.model.mcdcn import DEFAULT_HEAD, FACES, LOCAL_MAPS, OUTPUT_NAMES, build_mcdcn
 from fer_kit.model.trajectory import LANDMARKS, build_trajectory_model
 from fer_kit.presets import MODEL_KINDS, PRESETS, Preset, get_preset
 
@@ -24,6 +24,7 @@ _BUILDERS = {"mcdcn": build_mcdcn, "c3d": build_c3d, "cnn": build_cnn, "landmark
 
 __all__ = [
     "CNNBlock",
+    "DEFAULT_HEAD",
     "FACES",
     "LANDMARKS",
     "LOCAL_MAPS",
@@ -35,7 +36,6 @@ __all__ = [
     "build_model",
     "build_trajectory_model",
     "count_parameters",
-    "default_head",
     "model_inputs",
     "model_outputs",
     "parameter_table",
@@ -50,7 +50,7 @@ def _check_kind(kind: str) -> str:
 
 def build_model(kind: str, preset: str | Preset, num_classes: int, head: str | None = None) -> keras.Model:
     """Build model ``kind`` (``mcdcn``, ``c3d``, ``cnn`` or ``landmarks``) for ``preset`` with ``num_classes`` outputs."""
-    preset = get_preset(preset) if isinstance(preset, str) else preset
+    preset = get_preset(preset)
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     return _BUILDERS[_check_kind(kind)](preset, num_classes, head=head)
@@ -106,5 +106,5 @@ def _sizes(kind: str, preset: Preset) -> dict:
         "input": f"{preset.frames}x{preset.size}x{preset.size}",
         "widths": "-".join(str(w) for w in preset.widths),
         "fc_units": preset.fc_units,
-        "head": default_head(preset),
+        "head": DEFAULT_HEAD,
     }

@@ -17,13 +17,14 @@ import keras
 from keras import layers
 
 from fer_kit.model.mcdcn import FACES, clip_input, conv_stream
-from fer_kit.presets import Preset
+from fer_kit.presets import Preset, get_preset
 
 
 def build_c3d(
-    preset: Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
+    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
 ) -> keras.Model:
     """Single-stream 3D CNN on the face clip (Table 3 "C3D"); face frames standardized as in MC-DCN."""
+    preset = get_preset(preset)
     faces = clip_input(preset, FACES, 3)
     logits = conv_stream(faces, preset, num_classes, "global", head=head, standardize=standardize_faces)
     fused = layers.Activation("softmax", dtype="float32", name="fused")(logits)
@@ -31,9 +32,10 @@ def build_c3d(
 
 
 def build_cnn(
-    preset: Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
+    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
 ) -> keras.Model:
     """Frame-level 2D CNN; clip probabilities = mean of per-frame softmax (Table 3 "CNN")."""
+    preset = get_preset(preset)
     faces = clip_input(preset, FACES, 3)
     frame_logits = conv_stream(
         faces, preset, num_classes, "frame", head=head, kernel_size=(1, 3, 3), temporal_pooling=False,

@@ -49,7 +49,7 @@ import keras
 from keras import layers
 
 from fer_kit.model.blocks import CNNBlock
-from fer_kit.presets import Preset
+from fer_kit.presets import Preset, get_preset
 
 FACES = "faces"
 LOCAL_MAPS = "local_maps"
@@ -57,9 +57,8 @@ OUTPUT_NAMES = ("fused", "global", "local")
 HEADS = ("flatten", "gap")
 
 
-def default_head(preset: Preset) -> str:
-    """``flatten`` for every preset (as the paper); ``gap`` (global average pooling) is the alternative."""
-    return "flatten"
+DEFAULT_HEAD = "flatten"
+"""Every preset flattens before the FC layer, as the paper; ``gap`` (global average pooling) is the alternative."""
 
 
 def clip_input(preset: Preset, name: str, channels: int) -> keras.KerasTensor:
@@ -84,7 +83,7 @@ def conv_stream(
     (with ``kernel_size=(1, 3, 3)`` and no temporal pooling) applies the head to every
     frame and returns ``(batch, frames, num_classes)`` logits: a frame-level 2D CNN.
     """
-    head = head or default_head(preset)
+    head = head or DEFAULT_HEAD
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     x = layers.Rescaling(1.0 / 255.0, name=f"{name}_scale")(inputs)
@@ -117,7 +116,7 @@ def conv_stream(
 
 
 def build_mcdcn(
-    preset: Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
+    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
 ) -> keras.Model:
     """The dual-stream MC-DCN (paper 3.2.1, eqs. 1, 3-4).
 
@@ -126,6 +125,7 @@ def build_mcdcn(
     (the face stream alone) and ``local`` (the local-map stream alone). ``standardize_faces=False``
     leaves out the per-frame standardization of the face clip (for comparison).
     """
+    preset = get_preset(preset)
     faces = clip_input(preset, FACES, 3)
     local_maps = clip_input(preset, LOCAL_MAPS, 1)
     global_logits = conv_stream(faces, preset, num_classes, "global", head=head, standardize=standardize_faces)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from fer_kit.presets import Preset
+from fer_kit.presets import Preset, get_preset
 
 LANDMARKS = "landmarks"
 LEFT_EYE = slice(36, 42)
@@ -64,12 +64,13 @@ class TrajectoryFeatures(layers.Layer):
 
 
 def build_trajectory_model(
-    preset: Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
+    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
 ) -> keras.Model:
     """The landmark-trajectory classifier for clips of ``preset.frames`` frames (module doc).
 
     ``head`` and ``standardize_faces`` are accepted for a uniform builder signature and unused.
     """
+    preset = get_preset(preset)
     del head, standardize_faces
     landmarks = keras.Input((preset.frames, 68, 2), name=LANDMARKS)
     x = TrajectoryFeatures(name="trajectory_features")(landmarks)

@@ -1,10 +1,10 @@
 """Checks of notebook 01 (face detection and the ERT cascade; paper 3.1, eq. 2, Algorithm 1).
 
-Exercise 1 is recomputed with the pretrained 68-point model and :func:`fer_kit.ert.nme`.
+Exercise 1 is recomputed with the pretrained 68-point model and :func:`fer_kit.face.ert.nme`.
 Exercise 2 is derived from the per-face errors the notebook's own section 3 recorded
 (``cascade``; the trained models differ slightly from run to run, so the reference must be
 the student's own rows), falling back on the solution run's. Exercise 3 is recomputed from
-the annotated faces the solution run exported (:func:`fer_kit.experiments.landmark_samples`).
+the annotated faces the solution run exported (:func:`fer_kit.course.experiments.landmark_samples`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ MOUTH = slice(48, 68)
 def _moved_mouth_nme() -> float:
     from skimage import data
 
-    from fer_kit.ert import nme
-    from fer_kit.landmarks import face_landmarks
+    from fer_kit.face.ert import nme
+    from fer_kit.face.landmarks import face_landmarks
 
     truth = face_landmarks(data.astronaut())
     moved = truth.copy()
@@ -42,7 +42,7 @@ def _moved_mouth_nme() -> float:
 def _mean_shape(faces_dir: str, limit: int, seed: int) -> dict[str, list[float]]:
     import numpy as np
 
-    from fer_kit.experiments import landmark_samples
+    from fer_kit.course.experiments import landmark_samples
 
     train, _ = landmark_samples(faces_dir, limit=limit, seed=seed)
     normalised = np.stack([(s.points - np.array(s.box[:2], float)) / float(s.box[2] - s.box[0]) for s in train])

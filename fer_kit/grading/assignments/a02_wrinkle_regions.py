@@ -1,8 +1,8 @@
 """Checks of notebook 02 (regions, wrinkle energy, attention; paper 3.1, Table 2, Figure 2).
 
 Exercises 1 and 2 are recomputed with the kit on the built-in faces aligned at the grading
-``crop_size`` (:func:`fer_kit.regions.attention_map`, :func:`fer_kit.regions.region_mask`,
-:func:`fer_kit.wrinkles.wrinkle_energy`). Exercise 3 is derived from the region motion table the
+``crop_size`` (:func:`fer_kit.face.regions.attention_map`, :func:`fer_kit.face.regions.region_mask`,
+:func:`fer_kit.face.wrinkles.wrinkle_energy`). Exercise 3 is derived from the region motion table the
 notebook's own section 4 recorded (``region_change``), falling back on the solution run's.
 """
 
@@ -26,15 +26,15 @@ FOCUS_REGIONS = ("mouth_corners", "nasolabial_folds")
 
 @reference
 def _aligned_faces(crop_size: int) -> dict:
-    from fer_kit.align import align_face
-    from fer_kit.datasets.faces import builtin_faces
+    from fer_kit.datasets.synthetic.faces import builtin_faces
+    from fer_kit.face.align import align_face
 
     return {face.face_id: align_face(face.image, face.landmarks, crop_size) for face in builtin_faces()}
 
 
 @reference
 def _attention_share(crop_size: int) -> float:
-    from fer_kit.regions import attention_map, region_mask
+    from fer_kit.face.regions import attention_map, region_mask
 
     astronaut = _aligned_faces(crop_size)["astronaut"]
     heat = attention_map(astronaut.landmarks, crop_size)
@@ -46,8 +46,8 @@ def _attention_share(crop_size: int) -> float:
 
 @reference
 def _kept_energy(crop_size: int) -> dict[str, float]:
-    from fer_kit.regions import attention_map
-    from fer_kit.wrinkles import wrinkle_energy
+    from fer_kit.face.regions import attention_map
+    from fer_kit.face.wrinkles import wrinkle_energy
 
     kept = {}
     for name, face in _aligned_faces(crop_size).items():

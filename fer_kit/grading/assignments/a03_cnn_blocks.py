@@ -1,7 +1,7 @@
 """Checks of notebook 03 (the CNN block, paper 3.2.1-3.2.2): parameter counts and gradient flow.
 
 References are recomputed with the kit: the blocks and models of :mod:`fer_kit.model` are
-built and counted by Keras, and :func:`fer_kit.gradient_flow.gradient_flow` is re-run with
+built and counted by Keras, and :func:`fer_kit.model.gradient_flow.gradient_flow` is re-run with
 the grading seed and depth (it is deterministic on a CPU).
 """
 
@@ -38,7 +38,7 @@ def _fc_parameters(preset: str) -> int:
 
 @reference
 def _growth_per_block(depth: int, seed: int) -> dict[str, float]:
-    from fer_kit.gradient_flow import BLOCK_KINDS, gradient_flow
+    from fer_kit.model.gradient_flow import BLOCK_KINDS, gradient_flow
 
     flows = [gradient_flow(kind, depth=depth, seed=seed) for kind in BLOCK_KINDS]
     return {flow.kind: float((flow.norms[0] / flow.norms[-1]) ** (1.0 / (flow.depth - 1))) for flow in flows}

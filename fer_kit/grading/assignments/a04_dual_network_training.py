@@ -1,7 +1,7 @@
 """Checks of notebook 04 (training MC-DCN with the weighted dual loss; paper 3.2.3 eqs. 7-8, 4.1, Figure 6).
 
 Exercise 1 is recomputed with NumPy on the notebook's seeded batch (eq. 7 cross-entropy, eq. 8
-weighting). Exercise 2 is compared with the learning rates :mod:`fer_kit.train` actually used and
+weighting). Exercise 2 is compared with the learning rates :mod:`fer_kit.training.train` actually used and
 logged in the main run's history (recorded as ``main_history``). Exercise 3 follows from the
 notebook's own timing of the paper preset (``paper_cost``), a measurement of the machine it ran on.
 """

@@ -1,0 +1,431 @@
+"""The on-disk clip cache: every video of a dataset index preprocessed once, in parallel (DESIGN "Cache").
+
+``build_cache(index, CACHE)`` turns each row (``source, label, subject, dataset``, optional
+``start, end``) into ``CACHE/clips/<name>-<key>.npz`` and writes ``CACHE/index.csv``
+(``path`` relative to CACHE, ``source, label, subject, dataset, key, valid_fraction, ...``).
+
+- The **key** hashes the source's content (its size and the first and last 64 KiB; for a
+  folder of frames its listing), its file name, ``start/end``, the row's label, subject and
+  dataset, and the preprocessing settings (with the pipeline version), so a re-run skips
+  finished clips, an interrupted run resumes where it stopped, and a changed setting or a
+  changed video rebuilds. The key holds no absolute path: a dataset and cache copied or
+  moved elsewhere together are reused as they are. (A cache made when keys hashed the
+  absolute path and modification time adopts those clips while the videos are unchanged.)
+- Clips are written atomically (temp file + rename) by the worker that made them;
+  ``index.csv`` and ``failures.csv`` are written atomically at the end. Nothing
+  half-written stays: leftover temp files of a killed run are removed on the next one,
+  and clips no longer in the index (e.g. built with old settings) are deleted.
+- Work runs in ``workers`` processes: this one plus ``workers - 1`` spawned helpers
+  (``spawn`` context: safe with dlib and TensorFlow in the parent), each loading the
+  landmark model once. Scripts that call this with
+  ``workers > 1`` need the usual ``if __name__ == "__main__":`` guard. Bad inputs (missing, unreadable,
+  no face ...) are listed in the report and in ``failures.csv``; the rest completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fer_kit.atomic import write_text_atomic
+from fer_kit.clips.preprocess import PreprocessSettings
+from fer_kit.errors import DatasetLayoutError, FerKitError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+INDEX_FILE = "index.csv"
+FAILURES_FILE = "failures.csv"
+SETTINGS_FILE = "settings.json"
+CLIPS_DIR = "clips"
+INDEX_COLUMNS = ("path", "source", "label", "subject", "dataset", "key", "valid_fraction", "frames", "size")
+
+
+@dataclass
+class CacheReport:
+    """What :func:`build_cache` did: counts, failures (source, problem) and where the index is."""
+
+    out_dir: Path
+    total: int = 0
+    built: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    removed_stale: int = 0
+    seconds: float = 0.0
+    frames: int = 0
+
+    @property
+    def ok(self) -> int:
+        return self.built + self.skipped
+
+    @property
+    def index_path(self) -> Path:
+        return self.out_dir / INDEX_FILE
+
+    def to_dict(self) -> dict:
+        return {
+            "out_dir": str(self.out_dir),
+            "index": str(self.index_path),
+            "total": self.total,
+            "built": self.built,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "failures": [{"source": s, "problem": p} for s, p in self.failed],
+            "removed_stale": self.removed_stale,
+            "seconds": round(self.seconds, 3),
+            "frames": self.frames,
+        }
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.ok}/{self.total} clips in {self.out_dir} ({self.built} built, {self.skipped} already done, "
+            f"{len(self.failed)} failed) in {self.seconds:.1f} s"
+        ]
+        lines += [f"  failed: {source}: {problem}" for source, problem in self.failed]
+        return "\n".join(lines)
+
+
+def _optional_float(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _text(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
+
+
+FINGERPRINT_BYTES = 1 << 16
+"""Bytes read from each end of a source file for its content fingerprint."""
+
+
+def _file_fingerprint(path: Path) -> list:
+    """``[size, sha1 of the first and last FINGERPRINT_BYTES]`` (the whole file when it is small)."""
+    size = path.stat().st_size
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_BYTES))
+        if size > 2 * FINGERPRINT_BYTES:
+            handle.seek(-FINGERPRINT_BYTES, 2)
+        digest.update(handle.read(FINGERPRINT_BYTES))
+    return [size, digest.hexdigest()]
+
+
+def source_fingerprint(source: str | Path) -> list | None:
+    """What identifies a source's content without its location (``None`` when it cannot be read).
+
+    A file: its size and a hash of its first and last 64 KiB. A folder of frames: its listing
+    (names, sizes) and the fingerprints of its first and last file.
+    """
+    path = Path(source)
+    try:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file())
+            listing = [(p.name, p.stat().st_size) for p in files]
+            ends = [_file_fingerprint(p) for p in files[:1] + files[-1:]]
+            return [listing, ends]
+        return _file_fingerprint(path)
+    except OSError:
+        return None
+
+
+def clip_key(source: str | Path, settings: PreprocessSettings, start=None, end=None, row: dict | None = None) -> str:
+    """Hash of the source's name and content, its time span, the row's label/subject/dataset and the settings.
+
+    Location-free (module doc): the same video under another folder gives the same key.
+    """
+    row = row or {}
+    meta = [_text(row.get(column)) for column in ("label", "subject", "dataset")]
+    text = json.dumps(
+        [Path(source).name, source_fingerprint(source), _optional_float(start), _optional_float(end), meta,
+         settings.key()],
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _legacy_clip_key(source: str | Path, settings: PreprocessSettings, start=None, end=None) -> str:
+    """The key of caches made before keys left out the location (absolute path, size, mtime)."""
+    path = Path(source).absolute()
+    try:
+        stat = path.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        if path.is_dir():
+            stamp.append(sorted((p.name, p.stat().st_size) for p in path.iterdir()))
+    except OSError:
+        stamp = None
+    text = json.dumps(
+        [str(path), stamp, _optional_float(start), _optional_float(end), settings.key()], sort_keys=True, default=str
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _clip_name(row: dict, key: str) -> str:
+    stem = Path(str(row["source"])).stem or "clip"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)[:60]
+    prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", _text(row.get("dataset")))[:20]
+    return f"{prefix + '-' if prefix else ''}{stem}-{key}.npz"
+
+
+# ---------------------------------------------------------------- worker side
+def _init_worker() -> None:
+    """Helper process start: one OpenCV thread (the processes are the parallelism), the model loaded once."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    from fer_kit.face.landmarks import load_predictor
+
+    load_predictor()
+
+
+def _build_one(task: dict) -> dict:
+    """Preprocess one row into its clip file; returns the index row or ``{"error": ...}``. Runs in a worker."""
+    from fer_kit.clips.preprocess import preprocess_video
+
+    settings = PreprocessSettings.from_dict(task["settings"])
+    try:
+        clip = preprocess_video(
+            task["source"],
+            settings,
+            label=task["label"] or None,
+            subject=task["subject"],
+            dataset=task["dataset"],
+            start=task["start"],
+            end=task["end"],
+        )
+        clip.save(task["target"])
+    except FerKitError as error:
+        same = error.path is not None and Path(error.path) == Path(task["source"])
+        return {"error": error.problem if same else str(error)}
+    except Exception as error:  # a decoder or library failure on one file must not stop the batch
+        return {"error": f"unexpected {type(error).__name__}: {error}"}
+    return {"valid_fraction": float(clip.valid.mean()), "frames": clip.frames}
+
+
+# ---------------------------------------------------------------- helpers
+def _remove_temp_files(folder: Path, older_than: float = 60.0) -> None:
+    now = time.time()
+    for tmp in folder.glob(".tmp-*"):
+        try:
+            if now - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+        except OSError:
+            pass
+
+
+def _valid_fraction(path: Path) -> float | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return float(np.asarray(data["valid"]).mean())
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _check_index(index: pd.DataFrame) -> None:
+    missing = {"source"} - set(index.columns)
+    if missing:
+        raise DatasetLayoutError(f"the dataset index lacks column(s) {sorted(missing)} (has {list(index.columns)})")
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="preprocess", unit="clip", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------- main entry
+def build_cache(
+    index_df: pd.DataFrame,
+    out_dir: str | Path,
+    settings: PreprocessSettings | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    context: str = "spawn",
+) -> CacheReport:
+    """Preprocess every row of a dataset index into ``out_dir`` (module doc); returns a :class:`CacheReport`."""
+    started = time.perf_counter()
+    settings = settings or PreprocessSettings()
+    _check_index(index_df)
+    out_dir = Path(out_dir)
+    clips_dir = out_dir / CLIPS_DIR
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    _remove_temp_files(clips_dir)
+    _remove_temp_files(out_dir)
+    report = CacheReport(out_dir=out_dir, total=len(index_df))
+
+    rows: list[dict] = []
+    todo: list[tuple[int, dict]] = []
+    for position, record in enumerate(index_df.to_dict("records")):
+        start, end = _optional_float(record.get("start")), _optional_float(record.get("end"))
+        key = clip_key(record["source"], settings, start, end, record)
+        name = _clip_name(record, key)
+        row = {
+            "path": f"{CLIPS_DIR}/{name}",
+            "source": str(record["source"]),
+            "label": _text(record.get("label")),
+            "subject": _text(record.get("subject")),
+            "dataset": _text(record.get("dataset")),
+            "key": key,
+            "valid_fraction": None,
+            "frames": settings.frames,
+            "size": settings.size,
+        }
+        if start is not None or end is not None:
+            row["start"], row["end"] = start, end
+        rows.append(row)
+        target = out_dir / row["path"]
+        if not target.is_file():  # made under the old location-bound key at this very place: adopt it
+            legacy = clips_dir / _clip_name(record, _legacy_clip_key(record["source"], settings, start, end))
+            if legacy.is_file():
+                legacy.replace(target)
+        if target.is_file():
+            fraction = _valid_fraction(target)
+            if fraction is not None:
+                row["valid_fraction"] = fraction
+                report.skipped += 1
+                continue
+            target.unlink()  # unreadable leftover: rebuild it
+        task = {
+            "source": row["source"],
+            "label": row["label"],
+            "subject": row["subject"],
+            "dataset": row["dataset"],
+            "start": start,
+            "end": end,
+            "target": str(target),
+            "settings": settings.to_dict(),
+        }
+        todo.append((position, task))
+
+    failed_rows: set[int] = set()
+    bar = _progress(len(todo), progress and bool(todo))
+    try:
+        for position, result in _run(todo, workers, context):
+            bar.update(1)
+            if "error" in result:
+                failed_rows.add(position)
+                report.failed.append((rows[position]["source"], result["error"]))
+                bar.write(f"skipped {rows[position]['source']}: {result['error']}", file=sys.stderr)
+            else:
+                rows[position]["valid_fraction"] = result["valid_fraction"]
+                report.built += 1
+                report.frames += int(result["frames"])
+    finally:
+        bar.close()
+
+    import pandas as pd
+
+    done = [row for i, row in enumerate(rows) if i not in failed_rows]
+    columns = list(INDEX_COLUMNS) + [c for c in ("start", "end") if any(c in r for r in done)]
+    table = pd.DataFrame(done, columns=columns)
+    write_text_atomic(out_dir / INDEX_FILE, table.to_csv(index=False))
+    failures = pd.DataFrame(report.failed, columns=["source", "problem"])
+    if report.failed:
+        write_text_atomic(out_dir / FAILURES_FILE, failures.to_csv(index=False))
+    else:
+        (out_dir / FAILURES_FILE).unlink(missing_ok=True)
+    write_text_atomic(out_dir / SETTINGS_FILE, json.dumps(settings.to_dict(), indent=2) + "\n")
+    keep = {Path(row["path"]).name for row in done}
+    for clip_file in clips_dir.glob("*.npz"):
+        if clip_file.name not in keep:
+            clip_file.unlink()
+            report.removed_stale += 1
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run(todo: list[tuple[int, dict]], workers: int, context: str):
+    """Yield ``(position, result)`` as tasks finish.
+
+    ``workers`` counts this process too: it works through the queue itself while
+    ``workers - 1`` spawned processes start up (about a second each: imports and the
+    landmark model) and join in, so starting the pool costs no idle time.
+    """
+    if not todo:
+        return
+    queue = list(todo)
+    if workers <= 1 or len(todo) == 1:
+        for position, task in queue:
+            yield position, _build_one(task)
+        return
+    import multiprocessing
+
+    import cv2
+
+    ctx = multiprocessing.get_context(context)
+    helpers = min(workers, len(todo)) - 1
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # the processes are the parallelism; OpenCV threads would only compete with them
+    with ProcessPoolExecutor(max_workers=helpers, mp_context=ctx, initializer=_init_worker) as pool:
+        pending: dict[Future, int] = {}
+        try:
+            while queue or pending:
+                # Keep two tasks per helper queued (so an interrupt stops quickly) ...
+                while queue and len(pending) < 2 * helpers:
+                    position, task = queue.pop(0)
+                    pending[pool.submit(_build_one, task)] = position
+                # ... and do the next one here meanwhile.
+                if queue:
+                    position, task = queue.pop(0)
+                    yield position, _build_one(task)
+                    finished = [future for future in pending if future.done()]
+                else:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    position = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except Exception as error:  # a worker died (e.g. out of memory)
+                        result = {"error": f"worker failed: {type(error).__name__}: {error}"}
+                    yield position, result
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            cv2.setNumThreads(threads)
+
+
+def load_cache_index(cache_dir: str | Path) -> pd.DataFrame:
+    """``CACHE/index.csv`` as a DataFrame (``path`` relative to the cache, ``label`` a string, ``""`` if none).
+
+    ``DatasetLayoutError`` when the folder holds no cache index.
+    """
+    import pandas as pd
+
+    cache_dir = Path(cache_dir)
+    path = cache_dir / INDEX_FILE
+    if not path.is_file():
+        raise DatasetLayoutError(f"no {INDEX_FILE} here; build the cache with `fer-kit preprocess`", cache_dir)
+    table = pd.read_csv(
+        path, dtype={"label": str, "subject": str, "dataset": str, "source": str, "path": str, "key": str}
+    )
+    for column in ("label", "subject", "dataset"):
+        if column in table:
+            table[column] = table[column].fillna("")
+    missing = {"path", "source", "label", "subject", "dataset"} - set(table.columns)
+    if missing:
+        raise DatasetLayoutError(f"{INDEX_FILE} lacks column(s) {sorted(missing)}", path)
+    return table
+
+
+def load_cache_settings(cache_dir: str | Path) -> PreprocessSettings | None:
+    """The settings a cache was built with (``None`` for a cache without ``settings.json``)."""
+    path = Path(cache_dir) / SETTINGS_FILE
+    if not path.is_file():
+        return None
+    return PreprocessSettings.from_dict(json.loads(path.read_text()))

@@ -1,1 +1,0 @@
-"""One module per ``fer-kit`` command group (see :mod:`fer_kit.cli`)."""

@@ -1,0 +1,370 @@
+"""The ``tf.data`` input pipeline: clips from the cache to batches for MC-DCN (paper 2.4, 3.2.1).
+
+A cache is ``CACHE/index.csv`` plus one ``.npz`` :class:`~fer_kit.clips.clip.Clip` per row.
+:func:`select_clips` turns the index into labelled rows and a class list;
+:func:`make_dataset` turns those rows into batches ``(inputs, targets[, sample_weight])``:
+
+* **Loading.** Clips are small (a ``lite`` clip is 256 KiB of ``uint8``), so when the
+  selected clips fit under ``memory_limit_mb`` they are decoded once, in parallel
+  threads, into two ``uint8`` arrays and every epoch only gathers batches from memory.
+  Larger sets stream from disk: ``num_parallel_calls`` parallel ``np.load`` calls
+  feed a prefetch buffer.
+* **Augmentation** (training only, paper 2.4): a random horizontal flip and a rotation
+  drawn from 0, +-3, +-6, +-9 degrees, applied to the face clip and the local-map clip
+  *together* (the two are stacked on the channel axis and transformed once, so they
+  stay pixel-aligned), the same for every frame of a clip. Rotation is an in-graph
+  ``ImageProjectiveTransformV3`` (bilinear, reflected border). Random numbers are
+  stateless and derived from the seed, so a run is repeatable.
+* **Shuffling** with a seeded, per-epoch reshuffle; **batching**; **prefetch**.
+* **Class weights** (``balanced``: ``n / (K * n_c)``) become per-clip sample weights,
+  applied to every output of the model.
+
+Inputs are raw ``0..255`` floats: scaling to ``[0, 1]`` is the model's first layer, so a
+saved model accepts ``uint8`` clips as they are stored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from fer_kit.clips.clip import Clip
+from fer_kit.errors import DatasetLayoutError, InputFileError
+from fer_kit.labels import EMOTIONS, EXTRA_EMOTIONS
+
+FACES = "faces"
+LOCAL_MAPS = "local_maps"
+LANDMARKS = "landmarks"
+REQUIRED_COLUMNS = ("path", "label", "subject")
+INTERPOLATION = "BILINEAR"
+FILL_MODE = "REFLECT"
+ROTATION_DEGREES: tuple[float, ...] = (3.0, 6.0, 9.0)
+"""Paper 2.4: rotations of +-3, +-6 and +-9 degrees (0 is also drawn: the clip unrotated)."""
+
+
+def read_cache_index(cache_dir: str | Path) -> pd.DataFrame:
+    """The cache's ``index.csv`` as a table (via :func:`fer_kit.clips.cache.load_cache_index` when present)."""
+    cache_dir = Path(cache_dir)
+    if not (cache_dir / "index.csv").is_file():
+        raise DatasetLayoutError("no index.csv here: not a clip cache (make one with `fer-kit preprocess`)", cache_dir)
+    try:
+        from fer_kit.clips.cache import load_cache_index
+    except ImportError:
+        load_cache_index = None
+    if load_cache_index is not None:
+        index = load_cache_index(cache_dir)
+    else:
+        index = pd.read_csv(cache_dir / "index.csv", dtype=str, keep_default_na=False)
+    missing = [column for column in REQUIRED_COLUMNS if column not in index.columns]
+    if missing:
+        raise DatasetLayoutError(f"index.csv lacks column(s) {', '.join(missing)}", cache_dir / "index.csv")
+    index = index.copy()
+    for column in ("label", "subject", "dataset", "source"):
+        if column in index.columns:
+            index[column] = index[column].fillna("").astype(str)
+    return index
+
+
+@dataclass
+class ClipSet:
+    """Labelled clips of one cache: ``rows`` (index rows), their absolute ``paths`` and ``labels``."""
+
+    cache_dir: Path
+    rows: pd.DataFrame
+    classes: tuple[str, ...]
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def paths(self) -> list[str]:
+        return [str(self.cache_dir / p) for p in self.rows["path"]]
+
+    @property
+    def labels(self) -> np.ndarray:
+        lookup = {name: i for i, name in enumerate(self.classes)}
+        return np.array([lookup[label] for label in self.rows["label"]], np.int32)
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(set(self.rows["subject"]))
+
+    def subset(self, rows: pd.DataFrame) -> ClipSet:
+        return ClipSet(self.cache_dir, rows.reset_index(drop=True), self.classes)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def ordered_classes(labels: Sequence[str]) -> tuple[str, ...]:
+    """The labels present, in the kit's order (:data:`EMOTIONS`, then :data:`EXTRA_EMOTIONS`)."""
+    present = set(labels)
+    return tuple(name for name in (*EMOTIONS, *EXTRA_EMOTIONS) if name in present)
+
+
+def select_clips(
+    cache_dir: str | Path,
+    classes: Sequence[str] | None = None,
+    min_valid_fraction: float = 0.5,
+    index: pd.DataFrame | None = None,
+) -> ClipSet:
+    """Labelled rows of a cache that are usable for training or evaluation.
+
+    Drops (and counts in ``dropped``) rows without a label, with a label outside ``classes``
+    (default: every kit label present), and clips where a face was found in fewer than
+    ``min_valid_fraction`` of the frames.
+    """
+    cache_dir = Path(cache_dir)
+    index = read_cache_index(cache_dir) if index is None else index
+    dropped: dict[str, int] = {}
+    keep = index["label"].astype(str).str.len() > 0
+    dropped["unlabelled"] = int((~keep).sum())
+    known = index["label"].isin((*EMOTIONS, *EXTRA_EMOTIONS))
+    dropped["unknown_label"] = int((keep & ~known).sum())
+    keep &= known
+    if "valid_fraction" in index.columns:
+        valid = pd.to_numeric(index["valid_fraction"], errors="coerce").fillna(0.0)
+        low = keep & (valid < min_valid_fraction)
+        dropped["few_faces"] = int(low.sum())
+        keep &= ~low
+    classes = tuple(classes) if classes else ordered_classes(index.loc[keep, "label"])
+    outside = keep & ~index["label"].isin(classes)
+    dropped["other_class"] = int(outside.sum())
+    keep &= ~outside
+    rows = index[keep].reset_index(drop=True)
+    if len(rows) == 0:
+        raise DatasetLayoutError("no labelled clips to use (check the labels and valid_fraction in index.csv)", cache_dir)
+    if len(classes) < 2:
+        raise DatasetLayoutError(f"need at least two classes, found {list(classes)}", cache_dir)
+    return ClipSet(cache_dir, rows, classes, {k: v for k, v in dropped.items() if v})
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Balanced class weights ``n / (K * n_c)`` (1.0 for absent classes): imbalanced corpora (paper 4.2.2)."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(num_classes, np.float64)
+    weights[present] = len(labels) / (present.sum() * counts[present])
+    return weights.astype(np.float32)
+
+
+def _read_arrays(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    clip = Clip.load(path)
+    return clip.faces, clip.local, clip.landmarks
+
+
+def clip_shape(path: str | Path) -> tuple[int, int]:
+    """``(frames, size)`` of the clip stored at ``path``."""
+    clip = Clip.load(path)
+    return clip.frames, clip.size
+
+
+def load_clip_arrays(
+    paths: Sequence[str], workers: int | None = None, landmarks: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Decode clips in parallel threads into ``faces uint8[N,T,S,S,3]`` and ``local uint8[N,T,S,S,1]``.
+
+    ``landmarks=True`` adds a third array, the cached landmarks ``float32[N,T,68,2]`` (crop pixels).
+    """
+    if not paths:
+        raise ValueError("no clips to load")
+    frames, size = clip_shape(paths[0])
+    faces = np.empty((len(paths), frames, size, size, 3), np.uint8)
+    local = np.empty((len(paths), frames, size, size, 1), np.uint8)
+    points = np.empty((len(paths), frames, 68, 2), np.float32)
+
+    def load(i: int) -> None:
+        f, m, p = _read_arrays(paths[i])
+        if f.shape != faces.shape[1:]:
+            raise InputFileError(f"clip is {list(f.shape)}, expected {list(faces.shape[1:])} like the others", paths[i])
+        faces[i], local[i], points[i] = f, m, p
+
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
+        list(pool.map(load, range(len(paths))))
+    return (faces, local, points) if landmarks else (faces, local)
+
+
+def clips_nbytes(n: int, frames: int, size: int) -> int:
+    """Bytes of ``n`` decoded clips (faces + local maps, ``uint8``)."""
+    return n * frames * size * size * 4
+
+
+def _transforms(angles: tf.Tensor, flips: tf.Tensor, size: int) -> tf.Tensor:
+    """Projective transforms ``[n, 8]`` (output pixel -> input pixel) for ``size x size`` images.
+
+    Each rotates by ``angles`` radians about the centre and, where ``flips`` is true,
+    mirrors left-right first: one resampling does both.
+    """
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    extent = float(size - 1)
+    x_offset = (extent - (cos * extent - sin * extent)) / 2.0
+    y_offset = (extent - (sin * extent + cos * extent)) / 2.0
+    sign = tf.where(flips, -1.0, 1.0)  # x_in -> (S - 1) - x_in
+    x_offset = tf.where(flips, extent - x_offset, x_offset)
+    zeros = tf.zeros_like(angles)
+    return tf.stack([sign * cos, -sign * sin, x_offset, sin, cos, y_offset, zeros, zeros], axis=1)
+
+
+def transform_landmarks(landmarks: tf.Tensor, transforms: tf.Tensor, flips: tf.Tensor) -> tf.Tensor:
+    """Move landmarks ``[B,T,68,2]`` the way :func:`augment_batch` moved their clips.
+
+    ``transforms`` ``[B, 8]`` map an output pixel to an input pixel, ``x_in = A x_out + o``;
+    a landmark goes the other way, ``x_out = A^-1 (x_in - o)``. A mirrored clip also swaps
+    the indices of left and right points (:data:`fer_kit.face.groups.MIRROR_68`).
+    """
+    from fer_kit.face.groups import MIRROR_68
+
+    a = transforms[:, None, None, :]
+    x, y = landmarks[..., 0] - a[..., 2], landmarks[..., 1] - a[..., 5]
+    det = a[..., 0] * a[..., 4] - a[..., 1] * a[..., 3]
+    moved = tf.stack([(a[..., 4] * x - a[..., 1] * y) / det, (-a[..., 3] * x + a[..., 0] * y) / det], axis=-1)
+    mirrored = tf.gather(moved, tf.constant(MIRROR_68, tf.int32), axis=2)
+    return tf.where(flips[:, None, None, None], mirrored, moved)
+
+
+def augment_batch(
+    faces: tf.Tensor,
+    local: tf.Tensor,
+    seed: tf.Tensor,
+    flip: bool = True,
+    rotations: Sequence[float] = ROTATION_DEGREES,
+    landmarks: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, ...]:
+    """Flip and rotate each clip of a batch, the same way for both streams and all frames (paper 2.4).
+
+    ``faces`` ``[B,T,S,S,3]``, ``local`` ``[B,T,S,S,1]`` (``uint8`` or float, same dtype),
+    ``seed`` ``int64[2]``. Each clip is mirrored with probability 1/2 and rotated by an
+    angle drawn uniformly from ``{0, +-r for r in rotations}``; both are one bilinear
+    resampling of the stacked streams (reflected border). Working on ``uint8`` clips (as
+    stored) moves a quarter of the bytes of ``float32``. With ``landmarks`` ``[B,T,68,2]``
+    they are moved alike (:func:`transform_landmarks`) and returned third.
+    """
+    shape = tf.shape(faces)
+    batch, frames, size = shape[0], shape[1], faces.shape[2]
+    flip_seed, angle_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    flips = tf.random.stateless_uniform([batch], flip_seed) < 0.5 if flip else tf.zeros([batch], tf.bool)
+    choices = tf.constant([0.0, *rotations, *(-r for r in rotations)], tf.float32) * (math.pi / 180.0)
+    pick = tf.random.stateless_uniform([batch], angle_seed, 0, len(choices), dtype=tf.int32)
+    clip_transforms = _transforms(tf.gather(choices, pick), flips, size)
+    transforms = tf.repeat(clip_transforms, frames, axis=0)
+    stacked = tf.concat([faces, local], axis=-1)
+    channels = stacked.shape[-1]
+    images = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.reshape(stacked, [batch * frames, size, size, channels]),
+        transforms=transforms,
+        output_shape=[size, size],
+        fill_value=0.0,
+        interpolation=INTERPOLATION,
+        fill_mode=FILL_MODE,
+    )
+    stacked = tf.reshape(images, [batch, frames, size, size, channels])
+    if landmarks is None:
+        return stacked[..., :3], stacked[..., 3:]
+    return stacked[..., :3], stacked[..., 3:], transform_landmarks(landmarks, clip_transforms, flips)
+
+
+@dataclass
+class PipelineInfo:
+    """How a dataset was made: ``mode`` (``memory`` or ``stream``), clip count, batches per epoch."""
+
+    mode: str
+    clips: int
+    batches: int
+    frames: int
+    size: int
+
+
+def make_dataset(
+    clips: ClipSet,
+    inputs: Sequence[str] = (FACES, LOCAL_MAPS),
+    outputs: Sequence[str] = ("fused",),
+    batch_size: int = 8,
+    training: bool = False,
+    augment: bool = True,
+    flip: bool = True,
+    rotations: Sequence[float] = ROTATION_DEGREES,
+    weights: np.ndarray | None = None,
+    seed: int = 0,
+    memory_limit_mb: float = 2048,
+    workers: int | None = None,
+    mode: str = "auto",
+) -> tuple[tf.data.Dataset, PipelineInfo]:
+    """Batches of ``({input: float32 clip}, {output: int label}[, sample_weight])`` and how they are made.
+
+    ``training`` shuffles every epoch (seeded), augments (``augment``) and, with ``weights``
+    (one per class), adds per-clip sample weights. ``mode``: ``memory`` decodes all clips
+    once, ``stream`` reads them from disk every epoch, ``auto`` picks ``memory`` when the
+    decoded clips fit in ``memory_limit_mb``.
+    """
+    paths = clips.paths
+    labels = clips.labels
+    frames, size = clip_shape(paths[0])
+    if mode == "auto":
+        mode = "memory" if clips_nbytes(len(paths), frames, size) <= memory_limit_mb * 2**20 else "stream"
+    if mode not in ("memory", "stream"):
+        raise ValueError(f"unknown pipeline mode {mode!r}; choose auto, memory or stream")
+    n = len(paths)
+    parallel = workers or tf.data.AUTOTUNE
+
+    if mode == "memory":
+        faces_np, local_np, points_np = load_clip_arrays(paths, workers=workers, landmarks=True)
+        faces_all, local_all, labels_all = tf.constant(faces_np), tf.constant(local_np), tf.constant(labels)
+        points_all = tf.constant(points_np)
+        del faces_np, local_np, points_np
+        dataset = tf.data.Dataset.range(n)
+        if training:
+            dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size).map(
+            lambda i: (
+                tf.gather(faces_all, i), tf.gather(local_all, i), tf.gather(points_all, i), tf.gather(labels_all, i)
+            ),
+            num_parallel_calls=parallel,
+            deterministic=True,
+        )
+    else:
+
+        def read(path, label):
+            f, m, p = tf.numpy_function(
+                lambda p: _read_arrays(p.decode()), [path], [tf.uint8, tf.uint8, tf.float32], stateful=False
+            )
+            return (
+                tf.ensure_shape(f, [frames, size, size, 3]),
+                tf.ensure_shape(m, [frames, size, size, 1]),
+                tf.ensure_shape(p, [frames, 68, 2]),
+                label,
+            )
+
+        dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+        if training:
+            dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.map(read, num_parallel_calls=parallel, deterministic=True).batch(batch_size)
+
+    augmenting = training and augment and bool(flip or rotations)
+    weight_table = tf.constant(weights, tf.float32) if (training and weights is not None) else None
+    inputs, outputs = tuple(inputs), tuple(outputs)
+
+    def to_model(f, m, p, y, s=None):
+        """uint8 batch -> (augmented) float32 model inputs, one target per output, sample weights."""
+        if s is not None:
+            f, m, p = augment_batch(f, m, s, flip=flip, rotations=rotations, landmarks=p)
+        streams = {FACES: tf.cast(f, tf.float32), LOCAL_MAPS: tf.cast(m, tf.float32), LANDMARKS: p}
+        x = {name: streams[name] for name in inputs}
+        targets = {name: y for name in outputs}
+        return (x, targets) if weight_table is None else (x, targets, tf.gather(weight_table, y))
+
+    if augmenting:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda batch, s: to_model(*batch, s), num_parallel_calls=parallel, deterministic=True
+        )
+    else:
+        dataset = dataset.map(to_model, num_parallel_calls=parallel, deterministic=True)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    info = PipelineInfo(mode=mode, clips=n, batches=math.ceil(n / batch_size), frames=frames, size=size)
+    return dataset, info
