@@ -221,3 +221,11 @@ def test_paper_preset_runs_a_forward_pass_on_the_cpu() -> None:
     fused = keras.ops.convert_to_numpy(out["fused"])
     assert fused.shape == (1, 7)
     assert fused.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_builders_take_a_preset_name_as_build_model_does() -> None:
+    from fer_kit.model import build_c3d, build_mcdcn
+
+    by_name = build_mcdcn("tiny", 7)
+    assert by_name.count_params() == build_model("mcdcn", "tiny", num_classes=7).count_params()
+    assert build_c3d("tiny", 6).output_shape[-1] == 6
