@@ -9,6 +9,9 @@ the clips of class ``i`` were labelled, its diagonal is the class's recall).
 * F1_i = 2 P_i R_i / (P_i + R_i); macro-F1 = mean of F1_i over the classes that occur
   in the truth or the predictions (a class absent from both says nothing).
 
+The counts and per-class figures come from scikit-learn (``sklearn.metrics``); notebook 05
+derives the same formulas by hand as an exercise.
+
 :func:`evaluate_run` predicts the test clips of a run (the subjects in ``split.json``)
 and writes ``RUN/evaluation/``: ``metrics.json``, ``confusion.json``,
 ``confusion.png`` (Figures 7-9), ``curves.png`` (Figure 6) and ``predictions.csv``.
@@ -27,14 +30,16 @@ from fer_kit.errors import ModelFileError
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
-    """Counts ``int64[K, K]``: rows are true classes, columns predicted classes."""
+    """Counts ``int64[K, K]``: rows are true classes, columns predicted classes (scikit-learn's)."""
+    from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
+
     y_true = np.asarray(y_true, np.int64)
     y_pred = np.asarray(y_pred, np.int64)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred differ in length ({len(y_true)} vs {len(y_pred)})")
-    counts = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(counts, (y_true, y_pred), 1)
-    return counts
+    if not len(y_true):
+        return np.zeros((num_classes, num_classes), np.int64)
+    return sklearn_confusion_matrix(y_true, y_pred, labels=np.arange(num_classes)).astype(np.int64)
 
 
 def row_percent(counts: np.ndarray) -> np.ndarray:
@@ -45,34 +50,40 @@ def row_percent(counts: np.ndarray) -> np.ndarray:
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict:
-    """Accuracy, macro-F1, per-class recall / precision / F1 / support, and both confusion matrices."""
+    """Accuracy, macro-F1, per-class recall / precision / F1 / support, and both confusion matrices.
+
+    The per-class figures are scikit-learn's ``precision_recall_fscore_support``; a recall
+    (precision) is ``None`` for a class with no true (predicted) clips, and an F1 ``None``
+    for a class absent from both, which macro-F1 then leaves out (module doc).
+    """
+    from sklearn.metrics import precision_recall_fscore_support
+
     classes = list(classes)
     counts = confusion_matrix(y_true, y_pred, len(classes))
     support = counts.sum(axis=1)
     predicted = counts.sum(axis=0)
-    hits = np.diag(counts)
-    per_class = {}
-    f1_values = []
-    for i, name in enumerate(classes):
-        recall = hits[i] / support[i] if support[i] else None
-        precision = hits[i] / predicted[i] if predicted[i] else None
-        if support[i] or predicted[i]:
-            p, r = precision or 0.0, recall or 0.0
-            f1 = 2 * p * r / (p + r) if p + r else 0.0
-            f1_values.append(f1)
-        else:
-            f1 = None
-        per_class[name] = {
-            "recall": _round(recall),
-            "precision": _round(precision),
-            "f1": _round(f1),
+    present = (support > 0) | (predicted > 0)
+    if counts.sum():
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64), labels=np.arange(len(classes)),
+            zero_division=0.0,
+        )
+    else:
+        precision = recall = f1 = np.zeros(len(classes))
+    per_class = {
+        name: {
+            "recall": _round(recall[i] if support[i] else None),
+            "precision": _round(precision[i] if predicted[i] else None),
+            "f1": _round(f1[i] if present[i] else None),
             "support": int(support[i]),
         }
+        for i, name in enumerate(classes)
+    }
     total = int(counts.sum())
     return {
         "clips": total,
-        "accuracy": _round(hits.sum() / total if total else None),
-        "macro_f1": _round(float(np.mean(f1_values)) if f1_values else None),
+        "accuracy": _round(np.trace(counts) / total if total else None),
+        "macro_f1": _round(float(np.mean(f1[present])) if present.any() else None),
         "per_class_recall": {name: per_class[name]["recall"] for name in classes},
         "per_class": per_class,
         "classes": classes,
@@ -109,10 +120,11 @@ def clips_of_known_classes(cache: str | Path, classes: Sequence[str]):
     Returns ``(clips, left_out)``: a :class:`~fer_kit.training.data.ClipSet` with the run's class
     list, and ``{label: count}`` of the clips left out because the run does not know their label.
     """
+    from fer_kit.clips.cache import load_cache_index
     from fer_kit.errors import DatasetLayoutError
-    from fer_kit.training.data import read_cache_index, select_clips
+    from fer_kit.training.data import select_clips
 
-    index = read_cache_index(cache)
+    index = load_cache_index(cache)
     labels = index["label"].astype(str)
     unknown = labels[(labels != "") & ~labels.isin(classes)]
     left_out = {str(k): int(v) for k, v in unknown.value_counts().items()}

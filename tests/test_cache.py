@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import skimage.data
 
-from fer_kit.clips.cache import _clip_name, _legacy_clip_key, build_cache, load_cache_index, load_cache_settings
+from fer_kit.clips.cache import build_cache, load_cache_index, load_cache_settings
 from fer_kit.clips.clip import Clip
 from fer_kit.clips.preprocess import PreprocessSettings
 from fer_kit.errors import DatasetLayoutError
@@ -129,19 +129,6 @@ def test_a_moved_or_copied_dataset_and_cache_are_reused(tmp_path: Path, videos) 
     copy = shutil.copytree(moved, tmp_path / "copy", copy_function=shutil.copyfile)  # new file times
     copied = good.assign(source=[str(Path(copy) / "videos" / Path(s).name) for s in good.source])
     assert build_cache(copied, Path(copy) / "cache", TINY, progress=False).built == 0
-
-
-def test_a_cache_keyed_by_absolute_paths_is_adopted(tmp_path: Path, videos) -> None:
-    """A cache whose clips are named by the older location-bound keys is reused in place, not rebuilt."""
-    good = videos.iloc[:3]
-    build_cache(good, tmp_path / "c", TINY, progress=False)
-    for row in load_cache_index(tmp_path / "c").itertuples():  # rename every clip to the older key
-        record = good[good.source == row.source].iloc[0].to_dict()
-        legacy = _clip_name(record, _legacy_clip_key(row.source, TINY))
-        (tmp_path / "c" / row.path).rename(tmp_path / "c" / "clips" / legacy)
-    adopted = build_cache(good, tmp_path / "c", TINY, progress=False)
-    assert (adopted.built, adopted.skipped, adopted.removed_stale) == (0, 3, 0)
-    assert all((tmp_path / "c" / p).is_file() for p in load_cache_index(tmp_path / "c").path)
 
 
 def test_two_workers_build_the_same_cache(tmp_path: Path, videos) -> None:

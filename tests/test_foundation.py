@@ -78,3 +78,17 @@ def test_info_json_reports_the_landmark_model(tmp_path: Path):
     report = json.loads(out)
     assert report["fer_kit"] == __version__
     assert report["landmark_model"].endswith("shape_predictor_68_face_landmarks.dat"), report["landmark_model"]
+
+
+def test_outputs_go_beside_the_user_never_into_the_package(tmp_path, monkeypatch) -> None:
+    from fer_kit.config import NOTEBOOKS_DIR, PACKAGE_DIR, default_output_root, is_source_checkout
+
+    monkeypatch.delenv("FER_KIT_COURSE_OUT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert default_output_root() == tmp_path.resolve() / "course-output"
+    monkeypatch.chdir(NOTEBOOKS_DIR)  # a notebook opened in place, in JupyterLab
+    root = default_output_root()
+    assert PACKAGE_DIR not in root.parents
+    assert root == (PROJECT_ROOT if is_source_checkout() else Path.home()) / "course-output"
+    monkeypatch.setenv("FER_KIT_COURSE_OUT", str(tmp_path / "mine"))
+    assert default_output_root() == tmp_path / "mine"

@@ -164,3 +164,13 @@ def test_training_images_are_mirrored_and_turned(tmp_path: Path) -> None:
     assert angles[1] == pytest.approx(-angles[0], abs=1)  # the mirror image tilts the other way
     assert 0.5 < max(abs(a - angles[0]) for a in angles[2:4]) <= 11
     assert len(training_images(samples, ERTOptions(flip=False))[0]) == 1
+
+
+def test_the_holdout_keeps_a_photos_faces_together_and_300w_photos_apart() -> None:
+    helen = [(Path(f"{photo}_{face}.jpg"), Path(f"{photo}_{face}.pts")) for photo in range(100, 140) for face in (1, 2)]
+    train, held = holdout_split(helen, 0.3, seed=1)
+    held_photos = {p.stem.split("_")[0] for p, _ in held}
+    assert held and train and not held_photos & {p.stem.split("_")[0] for p, _ in train}
+    w300 = [(Path(f"indoor_{i:03d}.png"), Path(f"indoor_{i:03d}.pts")) for i in range(1, 61)]
+    train, held = holdout_split(w300, 0.3, seed=1)
+    assert 8 <= len(held) <= 30  # each photo on its own side, not all "indoor" photos as one group

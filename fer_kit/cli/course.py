@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         run.add_argument("--data-dir", default=None,
                          help="root of the unpacked corpus (for synthetic: an existing generated folder, optional)")
         run.add_argument("--out", default="course-output", help="output folder (default course-output)")
-        run.add_argument("--notebooks", default=None, help="folder of the notebooks (default: the kit's notebooks/)")
+        run.add_argument("--notebooks", default=None, help="folder of the notebooks (default: the ones shipped inside the kit)")
         run.add_argument("--only", nargs="+", default=None, metavar="NAME",
                          help="run only these notebooks (stems such as 03_cnn_blocks)")
         run.add_argument("--epochs", type=int, default=None,
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ) as release:
         release.add_argument("--out", required=True, help="folder for the student notebooks")
         release.add_argument("--notebooks", default=None,
-                             help="folder of the instructor notebooks (default: the kit's)")
+                             help="folder of the instructor notebooks (default: the ones shipped inside the kit)")
 
 
 def _parse_params(items: list[str]) -> dict:

@@ -157,22 +157,6 @@ def clip_key(source: str | Path, settings: PreprocessSettings, start=None, end=N
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def _legacy_clip_key(source: str | Path, settings: PreprocessSettings, start=None, end=None) -> str:
-    """The key of caches made before keys left out the location (absolute path, size, mtime)."""
-    path = Path(source).absolute()
-    try:
-        stat = path.stat()
-        stamp = [stat.st_size, stat.st_mtime_ns]
-        if path.is_dir():
-            stamp.append(sorted((p.name, p.stat().st_size) for p in path.iterdir()))
-    except OSError:
-        stamp = None
-    text = json.dumps(
-        [str(path), stamp, _optional_float(start), _optional_float(end), settings.key()], sort_keys=True, default=str
-    )
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
 def _clip_name(row: dict, key: str) -> str:
     stem = Path(str(row["source"])).stem or "clip"
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)[:60]
@@ -287,10 +271,6 @@ def build_cache(
             row["start"], row["end"] = start, end
         rows.append(row)
         target = out_dir / row["path"]
-        if not target.is_file():  # made under the old location-bound key at this very place: adopt it
-            legacy = clips_dir / _clip_name(record, _legacy_clip_key(record["source"], settings, start, end))
-            if legacy.is_file():
-                legacy.replace(target)
         if target.is_file():
             fraction = _valid_fraction(target)
             if fraction is not None:
@@ -400,26 +380,36 @@ def _run(todo: list[tuple[int, dict]], workers: int, context: str):
             cv2.setNumThreads(threads)
 
 
+INDEX_REQUIRED_COLUMNS = ("path", "label", "subject")
+"""What every cache index must have: the clip file (relative to the cache), its label and person."""
+
+
 def load_cache_index(cache_dir: str | Path) -> pd.DataFrame:
     """``CACHE/index.csv`` as a DataFrame (``path`` relative to the cache, ``label`` a string, ``""`` if none).
 
-    ``DatasetLayoutError`` when the folder holds no cache index.
+    The one reader of a cache index: training, evaluation and the notebooks all use it.
+    ``DatasetLayoutError`` when the folder holds no cache index or the index lacks
+    :data:`INDEX_REQUIRED_COLUMNS`; ``source`` and ``dataset`` may be absent (then ``""``).
     """
     import pandas as pd
 
     cache_dir = Path(cache_dir)
     path = cache_dir / INDEX_FILE
     if not path.is_file():
-        raise DatasetLayoutError(f"no {INDEX_FILE} here; build the cache with `fer-kit preprocess`", cache_dir)
+        raise DatasetLayoutError(f"no {INDEX_FILE} here: not a clip cache (make one with `fer-kit preprocess`)", cache_dir)
     table = pd.read_csv(
         path, dtype={"label": str, "subject": str, "dataset": str, "source": str, "path": str, "key": str}
     )
     for column in ("label", "subject", "dataset"):
         if column in table:
             table[column] = table[column].fillna("")
-    missing = {"path", "source", "label", "subject", "dataset"} - set(table.columns)
+    missing = [column for column in INDEX_REQUIRED_COLUMNS if column not in table.columns]
     if missing:
-        raise DatasetLayoutError(f"{INDEX_FILE} lacks column(s) {sorted(missing)}", path)
+        raise DatasetLayoutError(f"{INDEX_FILE} lacks column(s) {', '.join(missing)}", path)
+    for column in ("source", "dataset"):
+        if column not in table:
+            table[column] = ""
+        table[column] = table[column].fillna("").astype(str)
     return table
 
 

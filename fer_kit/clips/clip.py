@@ -8,13 +8,12 @@ It is stored as one compressed ``.npz`` file, written atomically (temp file + re
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from fer_kit.atomic import atomic_path
 from fer_kit.errors import InputFileError
 
 
@@ -66,7 +65,6 @@ class Clip:
     def save(self, path: str | Path) -> Path:
         """Write the clip as compressed ``.npz``, atomically: never a half-written file."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         header = {
             "label": self.label,
             "subject": self.subject,
@@ -75,21 +73,16 @@ class Clip:
             "fps": float(self.fps),
             "meta": self.meta,
         }
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez_compressed(
-                    handle,
-                    faces=self.faces,
-                    local=self.local,
-                    landmarks=self.landmarks,
-                    valid=self.valid,
-                    header=np.array(json.dumps(header)),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # ".tmp-*.npz" beside the target: the cache removes a killed worker's leftovers on resume
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(
+                handle,
+                faces=self.faces,
+                local=self.local,
+                landmarks=self.landmarks,
+                valid=self.valid,
+                header=np.array(json.dumps(header)),
+            )
         return path
 
     @classmethod

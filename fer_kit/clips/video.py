@@ -14,7 +14,7 @@ Only the frames asked for are kept in memory; the others are skipped with ``grab
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,8 +238,3 @@ def sample_frame_indices(
     edges = np.linspace(first - 0.5, last + 0.5, frames + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     return np.clip(np.floor(centres + 0.5), 0, n_frames - 1).astype(np.int64)
-
-
-def select_frames(frames: Sequence[np.ndarray], indices: Sequence[int]) -> list[np.ndarray]:
-    """``[frames[i] for i in indices]`` (repeats share the same array)."""
-    return [frames[int(i)] for i in indices]

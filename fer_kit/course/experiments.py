@@ -34,19 +34,17 @@ def landmark_samples(
 ) -> tuple[list, list]:
     """Training and test faces (:class:`fer_kit.face.ert.ERTSample`) from a folder of image + ``.pts`` pairs.
 
-    The first ``limit`` pairs (sorted by path) are used; a face goes to the test part when a
-    hash of its file name and ``seed`` falls below ``test_fraction`` (reproducible, independent
-    of the folder's order). Every face's box comes from the face detector
+    The first ``limit`` pairs (sorted by path) are used; they are split by
+    :func:`fer_kit.face.ert.holdout_split` (a hash of each photo's name and ``seed``: reproducible,
+    independent of the folder's order, faces cropped from one photo on the same side). Every face's box comes from the face detector
     (:func:`fer_kit.face.ert.build_samples`); training faces the detector misses keep a box derived
     from their points, test faces it misses are left out (as :func:`fer_kit.face.ert.evaluate_ert` does).
     """
-    import hashlib
-
-    from fer_kit.face.ert import build_samples, find_annotated_images
+    from fer_kit.face.ert import build_samples, find_annotated_images, holdout_split
 
     pairs = find_annotated_images(folder)[:limit]
-    is_test = [int.from_bytes(hashlib.sha1(f"{seed}:{image.name}".encode()).digest()[:8], "big") / 2**64
-               < test_fraction for image, _ in pairs]
+    held_out = {image for image, _ in holdout_split(pairs, test_fraction, seed)[1]}
+    is_test = [image in held_out for image, _ in pairs]
     samples = build_samples(pairs, workers=workers)
     train = [s for s, test in zip(samples, is_test, strict=True) if not test]
     test = [s for s, test in zip(samples, is_test, strict=True) if test and s.detected]

@@ -21,6 +21,12 @@ gains ``fer_kit.assignment`` (the notebook's stem) so the grader can tell which 
 returned notebook belongs to. After writing, every file in the release folder is searched
 for a solution or hidden-test marker; one found is an error, never a silent leak.
 
+The markers, stubs and hidden-test blocks are nbgrader's conventions (its ``ClearSolutions``
+and ``ClearHiddenTests`` preprocessors), so an instructor who knows nbgrader knows these
+notebooks. The kit applies them itself rather than depend on nbgrader: nbgrader brings a
+database, a Jupyter server extension and its own course layout, of which the release needs
+only these few rules; the stricter final scan for leftover markers is the kit's own.
+
 The grading checks themselves live in :mod:`fer_kit.grading`, never in the notebooks.
 """
 

@@ -141,9 +141,6 @@ def ensure_run(
         placed["test_cache"] = _in_work(settings["test_cache"], work_dir)
     runs = Path(work_dir) / "runs"
     out = runs / (name or f"{model}-{preset}-{_digest(placed)}")
-    legacy = runs / f"{model}-{preset}-{_digest(settings)}"  # named by absolute cache paths (older kits)
-    if name is None and not out.exists() and (legacy / "model.keras").is_file():
-        out = legacy
     return train(TrainConfig(**{**settings, "out": str(out)}), verbose=verbose)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tarfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from fer_kit.atomic import atomic_path
 from fer_kit.errors import InputFileError
 
 ZIP_SUFFIXES = (".zip", ".whl")
@@ -63,11 +63,8 @@ def archive_members(archive: str | Path) -> list[str]:
 
 
 def _copy_atomic(source, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.partial")
-    with temporary.open("wb") as handle:
+    with atomic_path(target) as temporary, temporary.open("wb") as handle:
         shutil.copyfileobj(source, handle)
-    os.replace(temporary, target)
 
 
 def extract_files(archive: str | Path, members: dict[str, str | Path], dest: str | Path) -> list[Path]:

@@ -10,10 +10,10 @@ interrupted unpack), indexes it with the corpus adapter and writes the index CSV
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from fer_kit.atomic import atomic_path
 from fer_kit.datasets.archives import TAR_SUFFIXES, ZIP_SUFFIXES, file_hash, unpack_archive
 from fer_kit.errors import FerKitError, InputFileError
 
@@ -87,10 +87,8 @@ def prepare_corpus(
         log(f"skipped {n}: {reason}")
     if index_csv:
         out = Path(index_csv)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temporary = out.with_name(f".{out.name}.partial")
-        index.to_csv(temporary, index=False, lineterminator="\n")
-        os.replace(temporary, out)
+        with atomic_path(out) as temporary:
+            index.to_csv(temporary, index=False, lineterminator="\n")
         log(f"index written to {out}")
     return index
 

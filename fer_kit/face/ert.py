@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_kit.atomic import atomic_path
 from fer_kit.errors import DatasetLayoutError, InputFileError, ModelFileError
 
 FAILURE_NME = 0.08
@@ -108,8 +109,12 @@ def find_annotated_images(directory: str | Path) -> list[tuple[Path, Path]]:
 
 
 def _group(image: Path) -> str:
-    """Faces cropped from one photo (``123_1.jpg``, ``123_2.jpg``) share a group, so a split keeps them together."""
-    return re.sub(r"_\d+$", "", image.stem)
+    """Faces cropped from one photo (``123_1.jpg``, ``123_2.jpg``) share a group, so a split keeps them together.
+
+    Only a numeric photo id with a face number counts (HELEN's ``2908549_1``); 300-W's
+    ``indoor_001`` is a photo of its own, not face 1 of a photo called ``indoor``.
+    """
+    return re.sub(r"^(\d+)_\d+$", r"\1", image.stem)
 
 
 def holdout_split(
@@ -352,10 +357,8 @@ def train_ert(
     fit_started = time.perf_counter()
     predictor = train_on_samples(train_samples, opts)
     train_seconds = time.perf_counter() - fit_started
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{out.name}")
-    predictor.save(str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        predictor.save(str(tmp))
     held_result = _evaluate_samples([s for s in held_samples if s.detected], predictor) if held_samples else None
     if held_result is not None:
         held_result["n"] = len(held_samples)

@@ -5,6 +5,7 @@
 - :mod:`.assignments`: the checks of course notebooks 01-05;
 - :mod:`.submissions`: finding and vetting what students handed in;
 - :mod:`.runner`: running each submission in its own sandbox with a time limit, then checking it;
+- :mod:`.record`: the statuses and the :class:`GradeRecord` of one submission;
 - :mod:`.gradebook`: the gradebook CSV and the feedback Markdown.
 """
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from fer_kit.atomic import write_text_atomic
 
 from .assignment import Assignment
-from .runner import ERROR, INVALID, NOT_IMPLEMENTED, OK, TIMEOUT, WRONG_ASSIGNMENT, GradeRecord
+from .record import ERROR, INVALID, NOT_IMPLEMENTED, OK, TIMEOUT, WRONG_ASSIGNMENT, GradeRecord
 
 FIXED_COLUMNS = ("student", "assignment", "score", "max", "status")
 TRAILING_COLUMNS = ("seconds", "note")

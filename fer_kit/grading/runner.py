@@ -28,9 +28,9 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,44 +39,12 @@ from fer_kit.errors import FerKitError, InputFileError
 
 from .assignment import Assignment
 from .checks import CheckContext, CheckResult, run_checks
+from .gradebook import write_feedback, write_gradebook
+from .record import ERROR, INVALID, NOT_IMPLEMENTED, OK, TIMEOUT, GradeRecord
 from .sandbox import RunOutcome, kill_running, run_sandboxed
 from .submissions import Submission, content_hash, find_submissions, vet_notebook
 
-OK, ERROR, NOT_IMPLEMENTED, TIMEOUT, INVALID, WRONG_ASSIGNMENT = (
-    "ok", "error", "not implemented", "timeout", "invalid", "wrong assignment",
-)
-STATUSES = (OK, ERROR, NOT_IMPLEMENTED, TIMEOUT, INVALID, WRONG_ASSIGNMENT)
 DEFAULT_TIMEOUT = 600.0
-
-
-@dataclass
-class GradeRecord:
-    """Everything the gradebook and the feedback need about one student's submission."""
-
-    student: str
-    assignment: str
-    status: str
-    score: float
-    max_points: float
-    checks: list[CheckResult] = field(default_factory=list)
-    note: str = ""
-    errors: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-    sha256: str = ""
-    grader: str = ""
-    submission: str = ""
-    executed: str = ""
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["checks"] = [check.to_dict() for check in self.checks]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GradeRecord:
-        values = dict(data)
-        values["checks"] = [CheckResult(**check) for check in values.get("checks", [])]
-        return cls(**values)
 
 
 @dataclass
@@ -306,7 +274,6 @@ def grade_class(
     the gradebook is rewritten (atomically) each time, so an interrupted run keeps its work; a
     re-run skips students whose submission and grader did not change, unless ``rerun``.
     """
-    from .gradebook import write_feedback, write_gradebook
 
     log = log or (lambda message: None)
     submissions_dir = Path(submissions_dir)

@@ -36,41 +36,17 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from fer_kit.clips.cache import load_cache_index
 from fer_kit.clips.clip import Clip
 from fer_kit.errors import DatasetLayoutError, InputFileError
 from fer_kit.labels import EMOTIONS, EXTRA_EMOTIONS
+from fer_kit.model.mcdcn import FACES, LOCAL_MAPS
+from fer_kit.model.trajectory import LANDMARKS
 
-FACES = "faces"
-LOCAL_MAPS = "local_maps"
-LANDMARKS = "landmarks"
-REQUIRED_COLUMNS = ("path", "label", "subject")
 INTERPOLATION = "BILINEAR"
 FILL_MODE = "REFLECT"
 ROTATION_DEGREES: tuple[float, ...] = (3.0, 6.0, 9.0)
 """Paper 2.4: rotations of +-3, +-6 and +-9 degrees (0 is also drawn: the clip unrotated)."""
-
-
-def read_cache_index(cache_dir: str | Path) -> pd.DataFrame:
-    """The cache's ``index.csv`` as a table (via :func:`fer_kit.clips.cache.load_cache_index` when present)."""
-    cache_dir = Path(cache_dir)
-    if not (cache_dir / "index.csv").is_file():
-        raise DatasetLayoutError("no index.csv here: not a clip cache (make one with `fer-kit preprocess`)", cache_dir)
-    try:
-        from fer_kit.clips.cache import load_cache_index
-    except ImportError:
-        load_cache_index = None
-    if load_cache_index is not None:
-        index = load_cache_index(cache_dir)
-    else:
-        index = pd.read_csv(cache_dir / "index.csv", dtype=str, keep_default_na=False)
-    missing = [column for column in REQUIRED_COLUMNS if column not in index.columns]
-    if missing:
-        raise DatasetLayoutError(f"index.csv lacks column(s) {', '.join(missing)}", cache_dir / "index.csv")
-    index = index.copy()
-    for column in ("label", "subject", "dataset", "source"):
-        if column in index.columns:
-            index[column] = index[column].fillna("").astype(str)
-    return index
 
 
 @dataclass
@@ -121,7 +97,7 @@ def select_clips(
     ``min_valid_fraction`` of the frames.
     """
     cache_dir = Path(cache_dir)
-    index = read_cache_index(cache_dir) if index is None else index
+    index = load_cache_index(cache_dir) if index is None else index
     dropped: dict[str, int] = {}
     keep = index["label"].astype(str).str.len() > 0
     dropped["unlabelled"] = int((~keep).sum())

@@ -144,23 +144,15 @@ def export_model(
 
     ``train_info`` (e.g. ``model="mcdcn", preset="tiny"``) is stored as the ``train`` section.
     """
-    import os
-    import tempfile
+    from fer_kit.atomic import atomic_path, write_json_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     outputs = model.output["fused"].shape[-1] if isinstance(model.output, dict) else model.output.shape[-1]
     if len(classes) != outputs:
         raise ValueError(f"{len(classes)} class names for a model with {outputs} outputs")
-    tmp = folder / f".tmp-{os.getpid()}-model.keras"
-    try:
+    with atomic_path(folder / "model.keras") as tmp:  # keras wants the .keras suffix
         model.save(tmp)
-        os.replace(tmp, folder / "model.keras")
-    finally:
-        tmp.unlink(missing_ok=True)
     config = {"train": {"model": model.name, **train_info}, "classes": list(classes), "clip_settings": clip_settings or {}}
-    fd, tmp_json = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(config, handle, indent=2)
-    os.replace(tmp_json, folder / "config.json")
+    write_json_atomic(folder / "config.json", config)
     return folder

@@ -43,7 +43,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -55,6 +54,7 @@ import pandas as pd
 import tensorflow as tf
 
 from fer_kit import __version__
+from fer_kit.atomic import atomic_path, write_json_atomic
 from fer_kit.errors import DatasetLayoutError, ModelFileError
 from fer_kit.model import build_model, model_inputs, model_outputs
 from fer_kit.presets import get_preset
@@ -163,13 +163,8 @@ class TrainConfig:
 
 
 def write_json(path: Path, obj: object) -> None:
-    """Write ``obj`` as JSON atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(obj, handle, indent=2, default=_json_default)
-        handle.write("\n")
-    os.replace(tmp, path)
+    """Write ``obj`` as JSON atomically (:func:`fer_kit.atomic.write_json_atomic`; numpy values and paths allowed)."""
+    write_json_atomic(path, obj, default=_json_default)
 
 
 def _json_default(value: object) -> object:
@@ -190,13 +185,10 @@ def read_json(path: Path) -> dict:
 
 
 def save_model_atomic(model: keras.Model, path: Path) -> Path:
-    """``model.save(path)`` through a temporary file in the same folder, then rename."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
+    """``model.save(path)`` through a temporary file in the same folder, then rename (:func:`fer_kit.atomic.atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:  # same suffix as path: keras checks it (.keras)
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -451,10 +443,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and math.isfinite(float(value)) and float(value) < self.best:
             self.best, self.best_epoch = float(value), epoch
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = self.folder / f".tmp-{os.getpid()}.weights.h5"
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.weights_path)
+            with atomic_path(self.weights_path, suffix=".weights.h5") as tmp:  # keras wants *.weights.h5
+                self.model.save_weights(tmp)
             write_json(self.folder / "best.json", {"best": self.best, "best_epoch": epoch, "monitor": self.monitor})
         if self.patience and self.best_epoch >= 0 and epoch - self.best_epoch >= self.patience:
             self.model.stop_training = True

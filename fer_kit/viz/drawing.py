@@ -6,12 +6,11 @@ serve ``fer-kit landmarks show``, the notebooks (``plt.imshow``) and the widgets
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from fer_kit.atomic import write_bytes_atomic
 from fer_kit.face.regions import PART_REGION, REGION_NAMES, attention_map, region_polygons
 
 REGION_COLORS: dict[str, tuple[int, int, int]] = {
@@ -202,13 +201,5 @@ def save_image(path: str | Path, image: np.ndarray) -> Path:
     ok, data = cv2.imencode(suffix, bgr)
     if not ok:
         raise InputFileError(f"cannot encode an image as {suffix}", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data.tobytes())
     return path

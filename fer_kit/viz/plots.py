@@ -6,8 +6,6 @@ notebook shows it and a script saves it with :func:`save_figure`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,18 +14,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from fer_kit.atomic import atomic_path
+
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     """Save ``fig`` to ``path`` (format from the suffix) atomically; return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:  # same suffix: savefig picks the format from it
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -8,12 +8,12 @@ clips a :func:`fer_kit.datasets.synthetic.generate.generate_synthetic` run wrote
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from fer_kit.atomic import atomic_path
 from fer_kit.datasets.synthetic.faces import FaceSource
 from fer_kit.labels import EMOTIONS
 
@@ -45,11 +45,9 @@ def _save_png(image: np.ndarray, path: str | Path | None) -> None:
     if path is None:
         return
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial.png")
-    if not cv2.imwrite(str(temporary), image[:, :, ::-1]):
-        raise OSError(f"cannot write {path}")
-    os.replace(temporary, path)
+    with atomic_path(path, suffix=".png") as temporary:  # always PNG, whatever the name says
+        if not cv2.imwrite(str(temporary), image[:, :, ::-1]):
+            raise OSError(f"cannot write {path}")
 
 
 def contact_sheet(

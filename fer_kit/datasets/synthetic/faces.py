@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,20 +53,6 @@ class FaceSource:
 
     def __post_init__(self) -> None:
         self.key = self.key or self.face_id
-
-
-@dataclass
-class FaceFolder:
-    """The usable faces of a folder and the photos skipped, by reason."""
-
-    faces: list[FaceSource]
-    skipped: Counter
-    examples: dict[str, str] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        parts = [f"{len(self.faces)} faces"]
-        parts += [f"{n} skipped ({reason})" for reason, n in sorted(self.skipped.items())]
-        return ", ".join(parts)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -182,24 +167,3 @@ def iter_face_folder(folder: str | Path, use_pts: bool = True) -> Iterator[tuple
         key = "-".join(path.relative_to(folder).with_suffix("").parts)
         face_id = subjects.get(path.resolve()) or key
         yield FaceSource(face_id, image, landmarks.astype(np.float32), str(path), key), "", path
-
-
-def load_face_folder(
-    folder: str | Path, use_pts: bool = True, limit: int | None = None, progress: bool = False
-) -> FaceFolder:
-    """The animatable faces of ``folder`` (see :func:`iter_face_folder`); ``limit`` stops after that many."""
-    result = FaceFolder([], Counter())
-    walk = iter_face_folder(folder, use_pts)
-    if progress:
-        from tqdm import tqdm
-
-        walk = tqdm(walk, desc="face photos", unit="photo")
-    for face, reason, path in walk:
-        if face is None:
-            result.skipped[reason] += 1
-            result.examples.setdefault(reason, str(path))
-            continue
-        result.faces.append(face)
-        if limit is not None and len(result.faces) >= limit:
-            break
-    return result

@@ -32,7 +32,6 @@ Choices, with their reasons:
 from __future__ import annotations
 
 import json
-import os
 import time
 import zlib
 from collections import Counter
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_kit.atomic import atomic_path
 from fer_kit.datasets.synthetic.action_units import EMOTION_PROTOTYPES
 from fer_kit.datasets.synthetic.animate import APEX_INTENSITY, AnimatedFace, ClipPlan, NoiseBank, plan_clip
 from fer_kit.datasets.synthetic.faces import FaceSource, builtin_faces, iter_face_folder
@@ -122,18 +122,16 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str = "
     fourcc, suffix = CODECS[codec]
     if path.suffix.lower() != suffix:
         raise ValueError(f"{path}: codec {codec} writes {suffix} files")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial{suffix}")
     height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
-    if not writer.isOpened():
-        raise FerKitError(f"OpenCV cannot write {codec} video here (no FFmpeg backend?)", path)
-    try:
-        for frame in frames:
-            writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
-    finally:
-        writer.release()
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:  # OpenCV picks the container from the suffix
+        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
+        if not writer.isOpened():
+            raise FerKitError(f"OpenCV cannot write {codec} video here (no FFmpeg backend?)", path)
+        try:
+            for frame in frames:
+                writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+        finally:
+            writer.release()
     return path
 
 
@@ -214,9 +212,8 @@ def _render_clips(animated: AnimatedFace, job: _Job, out: Path, settings: SynthS
             path = out / rel
             write_video(path, frames, settings.fps, settings.codec)
             if save_landmarks:
-                temporary = path.with_name(f".{path.stem}.partial.npy")
-                np.save(temporary, landmarks)
-                os.replace(temporary, path.with_suffix(".landmarks.npy"))
+                with atomic_path(path.with_suffix(".landmarks.npy")) as temporary:  # np.save adds .npy if missing
+                    np.save(temporary, landmarks)
             results.append((rel, info))
         except (FerKitError, ValueError, OSError) as error:  # report the clip, finish the others
             results.append((rel, f"{type(error).__name__}: {error}"))
@@ -229,9 +226,8 @@ def _run_job(job: _Job, out: str, settings: SynthSettings, save_landmarks: bool)
 
 
 def _write_csv_atomic(frame, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    frame.to_csv(temporary, index=False, lineterminator="\n")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False, lineterminator="\n")
 
 
 def generate_synthetic(
@@ -299,9 +295,8 @@ def generate_synthetic(
         "settings": settings.to_dict(),
         "faces": [{"key": f.key, "subject": f.face_id, "photo": f.origin} for f in usable_faces],
     }
-    tmp = settings_path.with_name(f".{SETTINGS_FILE}.partial")
-    tmp.write_text(json.dumps(temp, indent=1), encoding="utf-8")
-    os.replace(tmp, settings_path)
+    with atomic_path(settings_path) as tmp:
+        tmp.write_text(json.dumps(temp, indent=1), encoding="utf-8")
 
     suffix = CODECS[codec][1]
     rows, jobs = [], {}

@@ -12,13 +12,13 @@ the pretrained ERT's for the built-in photos).
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from fer_kit.atomic import atomic_path
 from fer_kit.datasets.synthetic.animate import AnimatedFace, FramePlan, Light, Pose
 from fer_kit.datasets.synthetic.faces import FaceSource
 from fer_kit.labels import EMOTIONS
@@ -87,17 +87,14 @@ def export_landmark_faces(
         image, landmarks = animated.render(plan, (size, size), rng.standard_normal((size, size), dtype=np.float32))
         name = f"still_{i:05d}"
         image_path = out / f"{name}.{image_format}"
-        temporary = out / f".{name}.partial.{image_format}"
-        if not cv2.imwrite(str(temporary), image[:, :, ::-1]):
-            raise OSError(f"cannot write {temporary}")
-        os.replace(temporary, image_path)
-        pts_temporary = out / f".{name}.partial.pts"
-        write_pts(pts_temporary, landmarks)
-        os.replace(pts_temporary, out / f"{name}.pts")
+        with atomic_path(image_path) as temporary:  # cv2 picks the format from the suffix
+            if not cv2.imwrite(str(temporary), image[:, :, ::-1]):
+                raise OSError(f"cannot write {image_path}")
+        with atomic_path(out / f"{name}.pts") as pts_temporary:
+            write_pts(pts_temporary, landmarks)
         rows.append({"image": image_path.name, "pts": f"{name}.pts", "subject": face.face_id, "face": face.key,
                      "label": emotion, "intensity": round(intensity, 4)})
     table = pd.DataFrame(rows)
-    temporary = out / ".stills.csv.partial"
-    table.to_csv(temporary, index=False, lineterminator="\n")
-    os.replace(temporary, out / "stills.csv")
+    with atomic_path(out / "stills.csv") as temporary:
+        table.to_csv(temporary, index=False, lineterminator="\n")
     return table
