@@ -105,7 +105,8 @@ def train_and_test(
     kind: str, args: argparse.Namespace, train_cache: Path, test_cache: Path, work: Path, cross_cache: Path | None
 ) -> dict:
     from fer_kit.evaluate import evaluate_run
-    from fer_kit.training.train import TrainConfig, train
+    from fer_kit.training.config import TrainConfig
+    from fer_kit.training.train import train
 
     config = TrainConfig(
         cache=train_cache,

@@ -72,7 +72,7 @@ def make_cache(args: argparse.Namespace, prep: dict) -> Path:
 
 def run_row(row: str, args: argparse.Namespace) -> dict:
     from fer_kit.crossval import cross_validate, cross_validate_logistic
-    from fer_kit.training.train import TrainConfig
+    from fer_kit.training.config import TrainConfig
 
     model, prep, training = row_settings(row)
     cache = make_cache(args, prep)

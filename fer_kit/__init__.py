@@ -36,7 +36,7 @@ STUDENT_API: dict[str, str] = {
     "sample_frame_indices": "fer_kit.clips.video",
     "preprocess_video": "fer_kit.clips.preprocess",
     "build_model": "fer_kit.model",
-    "TrainConfig": "fer_kit.training.train",
+    "TrainConfig": "fer_kit.training.config",
     "train": "fer_kit.training.train",
     "load_run": "fer_kit.training.runs",
     "evaluate_run": "fer_kit.evaluate",

@@ -113,7 +113,8 @@ def cross_validate(
     """
     from fer_kit.evaluate import classification_metrics, evaluate_run
     from fer_kit.training.data import select_clips
-    from fer_kit.training.train import train, write_json
+    from fer_kit.training.runfolder import write_json
+    from fer_kit.training.train import train
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

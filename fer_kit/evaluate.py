@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fer_kit.atomic import atomic_path
 from fer_kit.errors import ModelFileError
 
 
@@ -158,8 +159,8 @@ def evaluate_run(
     Writes ``RUN/evaluation/`` (``evaluation-<split>/`` for other splits; a ``-mirror`` suffix with
     ``mirror``) unless ``write`` is False.
     """
+    from fer_kit.training.runfolder import clips_from_record, read_history, write_json
     from fer_kit.training.runs import load_run
-    from fer_kit.training.train import clips_from_record, read_history, write_json
 
     run_dir = Path(run_dir)
     split_path = run_dir / "split.json"
@@ -210,9 +211,8 @@ def evaluate_run(
                 **{f"p_{name}": probabilities[:, i] for i, name in enumerate(loaded.classes)},
             }
         )
-        tmp = out / ".tmp-predictions.csv"
-        table.to_csv(tmp, index=False)
-        tmp.replace(out / "predictions.csv")
+        with atomic_path(out / "predictions.csv") as tmp:
+            table.to_csv(tmp, index=False)
         if plots:
             _write_figures(out, metrics, read_history(run_dir), loaded.kind)
         metrics["output_dir"] = str(out)

@@ -71,7 +71,8 @@ def test_training_curves_overlay_runs() -> None:
 def trained_run(tmp_path_factory) -> Path:
     from toyclips import write_toy_cache
 
-    from fer_kit.training.train import TrainConfig, train
+    from fer_kit.training.config import TrainConfig
+    from fer_kit.training.train import train
 
     base = tmp_path_factory.mktemp("evaluate")
     cache = write_toy_cache(base / "cache", classes=("fear", "neutral", "sadness"), per_class=2, subjects=("a", "b", "c"))
@@ -117,8 +118,8 @@ def test_evaluate_command(trained_run, capsys, tmp_path) -> None:
 def test_mirror_averaging_is_the_mean_of_a_clip_and_its_mirror_image(trained_run, capsys) -> None:
     from fer_kit.cli import main
     from fer_kit.training.data import load_clip_arrays
+    from fer_kit.training.runfolder import clips_from_record
     from fer_kit.training.runs import load_run, predict_probabilities
-    from fer_kit.training.train import clips_from_record
 
     run = load_run(trained_run)
     clips = clips_from_record(json.loads((trained_run / "split.json").read_text()), "test")

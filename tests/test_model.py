@@ -192,7 +192,7 @@ def test_models_command_prints_counts(capsys) -> None:
 
 
 def test_mixed_precision_keeps_float32_outputs(tmp_path) -> None:
-    from fer_kit.training.train import precision_policy
+    from fer_kit.training.devices import precision_policy
 
     with precision_policy(True):
         model = build_model("mcdcn", TINY, num_classes=3)

@@ -18,8 +18,10 @@ import tensorflow as tf
 from toyclips import write_toy_cache
 
 from fer_kit.errors import DatasetLayoutError, ModelFileError
+from fer_kit.training.config import TrainConfig
 from fer_kit.training.data import augment_batch, class_weights, make_dataset, select_clips
-from fer_kit.training.train import TrainConfig, read_history, train
+from fer_kit.training.runfolder import read_history
+from fer_kit.training.train import train
 
 CLASSES = ("anger", "happiness", "surprise")
 
@@ -118,8 +120,8 @@ def test_tiny_training_lowers_the_loss_and_writes_the_run_folder(toy_cache, tmp_
     assert (out / "logs").is_dir()  # TensorBoard
     # the trained model fits its training clips better than chance (cross-entropy ln 3 of a uniform guess)
     from fer_kit.training.data import load_clip_arrays
+    from fer_kit.training.runfolder import clips_from_record
     from fer_kit.training.runs import load_run, predict_probabilities
-    from fer_kit.training.train import clips_from_record
 
     clips = clips_from_record(json.loads((out / "split.json").read_text()), "train")
     probabilities = predict_probabilities(load_run(out), *load_clip_arrays(clips.paths))
@@ -184,7 +186,7 @@ def test_same_seed_same_run(toy_cache, tmp_path) -> None:
 def test_a_run_moved_with_its_cache_is_reused_not_retrained(toy_cache, tmp_path) -> None:
     """Run and cache moved together: the same settings return the finished run, others are still refused."""
     from fer_kit.evaluate import evaluate_run
-    from fer_kit.training.train import clips_from_record
+    from fer_kit.training.runfolder import clips_from_record
 
     work = tmp_path / "work"
     shutil.copytree(toy_cache, work / "cache")
@@ -223,7 +225,8 @@ MIRRORED = textwrap.dedent(
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from fer_kit.training.train import TrainConfig, train
+    from fer_kit.training.config import TrainConfig
+    from fer_kit.training.train import train
     run = train(TrainConfig(cache=sys.argv[1], out=sys.argv[2], preset="tiny", epochs=1, batch_size=6,
                             distribute="mirrored", tensorboard=False), verbose=0)
     print(json.dumps(json.loads((run / "summary.json").read_text())))

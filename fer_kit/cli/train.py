@@ -53,7 +53,7 @@ def training_config(args: argparse.Namespace, **fields):
 
     Raises ``ValueError`` for a bad combination (the caller prints it as one line).
     """
-    from fer_kit.training.train import TrainConfig
+    from fer_kit.training.config import TrainConfig
 
     return TrainConfig(
         cache=args.cache, model=args.model, preset=args.preset, recipe=args.recipe, epochs=args.epochs,

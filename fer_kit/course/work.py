@@ -129,7 +129,8 @@ def ensure_run(
     chapter trained gets it back at once, and a changed setting trains a new one.
     ``config`` goes to :class:`fer_kit.training.train.TrainConfig` (``lambda_global``, ``batch_size``...).
     """
-    from fer_kit.training.train import TrainConfig, train
+    from fer_kit.training.config import TrainConfig
+    from fer_kit.training.train import train
 
     config.setdefault("tensorboard", False)
     config.setdefault("recipe", "paper")  # the chapters teach paper 4.1's recipe (SGD, validation, early stopping)

@@ -42,11 +42,10 @@ from fer_kit.errors import DatasetLayoutError, InputFileError
 from fer_kit.labels import EMOTIONS, EXTRA_EMOTIONS
 from fer_kit.model.mcdcn import FACES, LOCAL_MAPS
 from fer_kit.model.trajectory import LANDMARKS
+from fer_kit.training.config import ROTATION_DEGREES
 
 INTERPOLATION = "BILINEAR"
 FILL_MODE = "REFLECT"
-ROTATION_DEGREES: tuple[float, ...] = (3.0, 6.0, 9.0)
-"""Paper 2.4: rotations of +-3, +-6 and +-9 degrees (0 is also drawn: the clip unrotated)."""
 
 
 @dataclass

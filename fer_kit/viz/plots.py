@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from fer_kit.atomic import atomic_path
+from fer_kit.training.runfolder import ACCURACY_ALIASES
 
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
@@ -63,9 +64,6 @@ def plot_confusion_matrix(
     return fig
 
 
-_ALIASES = {"fused_accuracy": "accuracy", "val_fused_accuracy": "val_accuracy"}
-
-
 def _as_frame(history) -> pd.DataFrame:
     if isinstance(history, pd.DataFrame):
         frame = history
@@ -78,7 +76,7 @@ def _as_frame(history) -> pd.DataFrame:
         frame = pd.DataFrame(dict(history))
     if "epoch" not in frame.columns:
         frame = frame.assign(epoch=np.arange(len(frame)))
-    return frame.rename(columns=_ALIASES)
+    return frame.rename(columns=ACCURACY_ALIASES)
 
 
 def plot_training_curves(history, title: str | None = None, axes=None):

@@ -1,0 +1,107 @@
+"""The training configuration: everything that defines a run, saved as ``RUN/config.json`` (paper 3.2.3, 4.1)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from fer_kit.presets import MODEL_KINDS, get_preset
+from fer_kit.training.recipes import DEFAULT_RECIPE, recipe_values
+
+ROTATION_DEGREES: tuple[float, ...] = (3.0, 6.0, 9.0)
+"""Paper 2.4: rotations of +-3, +-6 and +-9 degrees (0 is also drawn: the clip unrotated)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved as ``RUN/config.json``.
+
+    ``recipe`` (:mod:`fer_kit.training.recipes`: ``kit``, the default, or ``paper``) fills the
+    optimiser, schedule, epochs and batch size not given explicitly.
+
+    Loss weights: ``fused_weight`` (CE of the fused output), ``lambda_global`` and
+    ``lambda_local`` (eq. 8's lambda1 and lambda2; ignored by single-output baselines).
+    ``distribute``: ``auto`` mirrors over GPUs when more than one is visible, ``mirrored``
+    forces :class:`tf.distribute.MirroredStrategy` (on all GPUs, else all logical CPUs),
+    ``none`` never distributes. ``precise_bn``: batches of training clips used to
+    re-estimate the batch-norm statistics before each validation (0: off; see
+    :func:`recalibrate_batchnorm`; skipped under a distribution strategy).
+    """
+
+    cache: str
+    out: str
+    model: str = "mcdcn"
+    preset: str = "tiny"
+    recipe: str = DEFAULT_RECIPE
+    epochs: int | None = None
+    batch_size: int | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    final_learning_rate: float | None = None
+    lr_schedule: str | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    fused_weight: float = 1.0
+    lambda_global: float = 0.5
+    lambda_local: float = 0.5
+    augment: bool = True
+    flip: bool = True
+    rotations: tuple[float, ...] = ROTATION_DEGREES
+    class_weights: bool = True
+    protocol: str = "subject"
+    test_size: float = 0.2
+    val_size: float | None = None
+    test_cache: str | None = None
+    test_subjects: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None
+    min_valid_fraction: float = 0.5
+    patience: int = 10
+    seed: int = 0
+    deterministic: bool = True
+    mixed_precision: bool = False
+    distribute: str = "auto"
+    memory_limit_mb: float = 2048.0
+    pipeline: str = "auto"
+    workers: int | None = None
+    tensorboard: bool = True
+    head: str | None = None
+    precise_bn: int = 8
+
+    def __post_init__(self) -> None:
+        for name, value in recipe_values(self.recipe).items():  # the recipe fills what is not given
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        self.cache = str(self.cache)
+        self.out = str(self.out)
+        self.test_cache = None if self.test_cache is None else str(self.test_cache)
+        self.rotations = tuple(float(r) for r in self.rotations)
+        self.classes = None if self.classes is None else tuple(self.classes)
+        self.test_subjects = None if self.test_subjects is None else tuple(sorted(map(str, self.test_subjects)))
+        get_preset(self.preset)
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_KINDS)}")
+        choices = {
+            "optimizer": ("sgd", "adam"),
+            "lr_schedule": ("exponential", "cosine", "constant"),
+            "protocol": ("subject", "random"),
+            "distribute": ("auto", "none", "mirrored"),
+            "pipeline": ("auto", "memory", "stream"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+        if not 0 < self.test_size < 1 or not 0 <= self.val_size < 1:
+            raise ValueError("test_size must be in (0, 1) and val_size in [0, 1)")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["rotations"] = list(self.rotations)
+        data["classes"] = None if self.classes is None else list(self.classes)
+        data["test_subjects"] = None if self.test_subjects is None else list(self.test_subjects)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,47 @@
+"""The optimiser and the loss of eq. 8 (paper 3.2.3, 4.1): learning-rate schedules, loss weights, compiling a model."""
+
+from __future__ import annotations
+
+import keras
+
+from fer_kit.model import model_outputs
+from fer_kit.training.config import TrainConfig
+
+
+def learning_rate(config: TrainConfig, total_steps: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Paper 4.1: from ``learning_rate`` (0.01) to ``final_learning_rate`` (0.0001) over ``total_steps``."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, total_steps, alpha=config.final_learning_rate / config.learning_rate
+        )
+    return keras.optimizers.schedules.ExponentialDecay(
+        config.learning_rate, total_steps, config.final_learning_rate / config.learning_rate
+    )
+
+
+def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
+    rate = learning_rate(config, total_steps)
+    decay = config.weight_decay or None
+    if config.optimizer == "adam":
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay) if decay else keras.optimizers.Adam(rate)
+    return keras.optimizers.SGD(rate, momentum=config.momentum, weight_decay=decay)
+
+
+def loss_weights(config: TrainConfig) -> dict[str, float]:
+    """Eq. 8 weights of the model's outputs."""
+    weights = {"fused": config.fused_weight, "global": config.lambda_global, "local": config.lambda_local}
+    return {name: float(weights[name]) for name in model_outputs(config.model)}
+
+
+def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> keras.Model:
+    """Compile with the eq. 8 loss (sparse categorical cross-entropy per output) and fused accuracy."""
+    outputs = model_outputs(config.model)
+    model.compile(
+        optimizer=make_optimizer(config, total_steps),
+        loss={name: keras.losses.SparseCategoricalCrossentropy() for name in outputs},
+        loss_weights=loss_weights(config),
+        metrics={"fused": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
+    )
+    return model
