@@ -200,10 +200,10 @@ def test_make_clip_in_memory(faces) -> None:
 
 # ---------------------------------------------------------------- stills and contact sheet
 def test_export_landmark_faces_writes_pts_that_match_the_face(tmp_path: Path) -> None:
-    from fer_kit.clips.video import read_image
     from fer_kit.datasets.synthetic.stills import export_landmark_faces
     from fer_kit.face.ert import find_annotated_images, read_pts
     from fer_kit.face.landmarks import face_landmarks, inter_ocular
+    from fer_kit.images import read_image
 
     table = export_landmark_faces(tmp_path, 4, seed=1)
     assert len(table) == 4 and (tmp_path / "stills.csv").is_file()

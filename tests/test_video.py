@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_kit.clips.video import count_frames, read_image, read_video, sample_frame_indices, video_info
+from fer_kit.clips.video import count_frames, read_video, sample_frame_indices, video_info
 from fer_kit.errors import InputFileError
+from fer_kit.images import read_image
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:

@@ -72,9 +72,10 @@ def run_show(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from fer_kit.clips.video import is_image_file, read_image, read_video, video_info
+    from fer_kit.clips.video import read_video, video_info
     from fer_kit.errors import InputFileError, NoFaceError
     from fer_kit.face.landmarks import detect_faces, load_predictor, predict_landmarks
+    from fer_kit.images import is_image_file, read_image
     from fer_kit.viz.drawing import pipeline_figure, save_image
 
     from ._shared import print_json

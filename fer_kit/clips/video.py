@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from fer_kit.errors import InputFileError
+from fer_kit.images import IMAGE_SUFFIXES, is_image_file, read_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".flv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".3gp")
 DEFAULT_FPS = 30.0
 """Frame rate assumed for folders of frames and for videos that do not state one."""
@@ -60,32 +60,10 @@ def _natural_key(path: Path) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
-def is_image_file(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
-
-
 def frame_files(folder: str | Path) -> list[Path]:
     """The image files of a folder of frames, in natural order (``frame2`` before ``frame10``)."""
     folder = Path(folder)
     return sorted((p for p in folder.iterdir() if p.is_file() and is_image_file(p)), key=_natural_key)
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as RGB ``uint8[H, W, 3]`` (grayscale, 16-bit and alpha images are converted)."""
-    import cv2
-
-    from fer_kit.face.landmarks import as_rgb_uint8
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError("no such image file", path)
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise InputFileError("cannot decode image (unsupported format or corrupt file)", path)
-    if image.ndim == 3 and image.shape[2] >= 3:
-        image = image[:, :, [2, 1, 0, 3][: image.shape[2]]]  # BGR(A) -> RGB(A)
-    return as_rgb_uint8(image, path)
 
 
 def video_info(path: str | Path) -> tuple[int, float]:

@@ -53,8 +53,8 @@ def landmark_samples(
 
 def predict_samples(samples: Sequence, predictor) -> np.ndarray:
     """Predicted landmarks ``float32[N, 68, 2]`` of each sample's face box (:class:`fer_kit.face.ert.ERTSample`)."""
-    from fer_kit.clips.video import read_image
     from fer_kit.face.landmarks import predict_landmarks
+    from fer_kit.images import read_image
 
     return np.stack([predict_landmarks(read_image(s.image), s.box, predictor) for s in samples])
 

@@ -67,7 +67,7 @@ def video_suffixes() -> tuple[str, ...]:
 
 
 def image_suffixes() -> tuple[str, ...]:
-    from fer_kit.clips.video import IMAGE_SUFFIXES
+    from fer_kit.images import IMAGE_SUFFIXES
 
     return IMAGE_SUFFIXES
 

@@ -91,7 +91,7 @@ def write_pts(path: str | Path, points: np.ndarray) -> Path:
 
 def find_annotated_images(directory: str | Path) -> list[tuple[Path, Path]]:
     """``(image, pts)`` pairs under ``directory`` (searched recursively), sorted by path."""
-    from fer_kit.clips.video import IMAGE_SUFFIXES
+    from fer_kit.images import IMAGE_SUFFIXES
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -156,8 +156,8 @@ def match_detection(boxes: list, points: np.ndarray):
 
 def _detect_annotated(pair: tuple[str, str]) -> tuple | None:
     """Detected box of the annotated face in one image (upsampling once if needed). Runs in a worker."""
-    from fer_kit.clips.video import read_image
     from fer_kit.face.landmarks import detect_faces
+    from fer_kit.images import read_image
 
     image = read_image(pair[0])
     points = read_pts(pair[1])
@@ -300,7 +300,7 @@ def _intensity(image: np.ndarray) -> np.ndarray:
 def training_images(samples: list[ERTSample], options: ERTOptions) -> tuple[list[np.ndarray], list[list]]:
     """Images and dlib detections for training: each face, its mirror image (``flip``) and, with
     ``rotation``, ``rotated_copies`` copies of each turned by a random angle in ``[-rotation, rotation]``."""
-    from fer_kit.clips.video import read_image
+    from fer_kit.images import read_image
 
     rng = np.random.default_rng(options.seed)
     images, objects = [], []
@@ -407,8 +407,8 @@ def _summarise(errors: list[float], n: int, missed: int, seconds: float) -> dict
 
 
 def _evaluate_samples(samples: list[ERTSample], predictor) -> dict:
-    from fer_kit.clips.video import read_image
     from fer_kit.face.landmarks import predict_landmarks
+    from fer_kit.images import read_image
 
     errors, seconds = [], 0.0
     for sample in samples:

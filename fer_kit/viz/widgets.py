@@ -416,7 +416,7 @@ def _state_for(source, size: int, max_frames: int, choices: dict) -> ExplorerSta
         return ExplorerState.from_clip(source, **choices)
     if isinstance(source, np.ndarray):
         return ExplorerState.from_image(source, size=size, **choices)
-    from fer_kit.clips.video import is_image_file, read_image
+    from fer_kit.images import is_image_file, read_image
 
     path = Path(source)
     if path.suffix == ".npz":

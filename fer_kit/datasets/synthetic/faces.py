@@ -66,7 +66,7 @@ def _builtin_photos() -> tuple[tuple[str, np.ndarray, str], ...]:
     import matplotlib.cbook
     from skimage import data
 
-    from fer_kit.clips.video import read_image
+    from fer_kit.images import read_image
 
     hopper = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     return (
@@ -135,9 +135,9 @@ def iter_face_folder(folder: str | Path, use_pts: bool = True) -> Iterator[tuple
     Lazy, so a caller needing only a few faces reads only a few photos.
     ``DatasetLayoutError`` when the folder is missing or holds no image at all.
     """
-    from fer_kit.clips.video import IMAGE_SUFFIXES, read_image
     from fer_kit.face.ert import read_pts
     from fer_kit.face.landmarks import face_landmarks
+    from fer_kit.images import IMAGE_SUFFIXES, read_image
 
     folder = Path(folder)
     if not folder.is_dir():
