@@ -21,6 +21,9 @@ from pathlib import Path
 TEMP_PREFIX = ".tmp-"
 """Name prefix of the temporary files (cleaners such as the clip cache's glob ``.tmp-*``)."""
 
+_IN_FLIGHT: set[Path] = set()
+"""Temporary files of the writes now under way in this process (:func:`remove_in_flight`)."""
+
 
 def current_umask() -> int:
     """The process umask, read without changing it where possible.
@@ -75,6 +78,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     tmp = path.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}{suffix}"
     while os.path.lexists(tmp):  # 64 random bits: practically never
         tmp = path.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}{suffix}"
+    _IN_FLIGHT.add(tmp)
     try:
         yield tmp
         if not tmp.is_file():
@@ -84,6 +88,14 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
+    finally:
+        _IN_FLIGHT.discard(tmp)
+
+
+def remove_in_flight() -> None:
+    """Remove the temporary files of every write under way: for a process about to exit on a signal."""
+    for tmp in list(_IN_FLIGHT):
+        _remove(tmp)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

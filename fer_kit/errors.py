@@ -18,6 +18,13 @@ class FerKitError(Exception):
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
 
 
+class UsageError(FerKitError, ValueError):
+    """A bad argument or option value (an unknown preset, dataset or recipe; a split that cannot be made).
+
+    Also a ``ValueError``, which is what a Python caller expects of a bad argument.
+    """
+
+
 class InputFileError(FerKitError):
     """A file is missing, unreadable, truncated or of an unsupported kind."""
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from fer_kit.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -41,10 +43,18 @@ def get_preset(name: str | Preset) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+        raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
 MODEL_KINDS: tuple[str, ...] = ("cnn", "c3d", "mcdcn", "landmarks")
 """The networks, in Table 3 order (frame-level CNN, single-stream C3D, MC-DCN), then our
 landmark-trajectory model (:mod:`fer_kit.model.trajectory`). Pure data, so commands list
 the choices without importing Keras."""
+
+
+def preset_for(size: int, frames: int) -> str | None:
+    """The name of the preset with this crop size and clip length (how a cache tells its preset), else None."""
+    for name, preset in PRESETS.items():
+        if preset.size == size and preset.frames == frames:
+            return name
+    return None

@@ -41,7 +41,7 @@ def test_subject_split_is_deterministic_for_a_seed() -> None:
 def test_two_subjects_give_one_each_and_one_subject_is_refused() -> None:
     train, test = split(make_index(subjects=2), test_size=0.2)
     assert train.subject.nunique() == 1 and test.subject.nunique() == 1
-    with pytest.raises(ValueError, match="protocol='random'"):
+    with pytest.raises(ValueError, match="--protocol random"):
         split(make_index(subjects=1))
 
 

@@ -79,8 +79,14 @@ def test_bad_model_paths_are_named(tmp_path) -> None:
     with pytest.raises(ModelFileError, match="no model.keras"):
         load_run(tmp_path)
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
-    with pytest.raises(ModelFileError, match="cannot load"):
+    with pytest.raises(ModelFileError, match="not a Keras model"):
         load_run(tmp_path / "junk.keras")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "empty.keras", "w") as archive:
+        archive.writestr("nothing.txt", "a zip, but no model in it")
+    with pytest.raises(ModelFileError, match="cannot load"):
+        load_run(tmp_path / "empty.keras")
     build_model("c3d", "tiny", 3).save(tmp_path / "three.keras")
     with pytest.raises(ModelFileError, match="3 classes but no config.json"):
         load_run(tmp_path / "three.keras")

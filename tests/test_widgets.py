@@ -49,15 +49,15 @@ def _axes_slice(fig, index: int) -> tuple[slice, slice]:
 
 def test_slider_moves_to_another_frame(explorer) -> None:
     before = _pixels(explorer)
-    explorer.slider.value = 2
+    explorer.slider.value = 3  # the slider counts frames from 1, as the figure's title does
     assert explorer.state.frame == 2
     assert "frame 3/3" in explorer.figure.axes[0].get_title()
     after = _pixels(explorer)
     assert before.shape == after.shape and (before != after).any()
     # the aligned crop follows the face: the right-hand readout is the same on the shifted frame
-    explorer.slider.value = 0
-    reading0 = dict(explorer.reading)
     explorer.slider.value = 1
+    reading0 = dict(explorer.reading)
+    explorer.slider.value = 2
     assert explorer.reading["area_px"] == pytest.approx(reading0["area_px"], abs=3)
 
 
@@ -140,7 +140,7 @@ def test_clip_explorer_has_one_panel(astronaut_state_args) -> None:
     explorer = widgets.explore(clip)
     assert len(explorer.figure.axes) == 1 and explorer.state.aligned_input
     assert explorer.reading["area_px"] > 0
-    explorer.slider.value = 2
+    explorer.slider.value = 3
     assert explorer.state.frame == 2
 
 
@@ -182,9 +182,9 @@ def test_source_dropdown_switches_between_image_and_clip(astronaut_state_args) -
     explorer.region_toggles["eyes"].value = True
     before = _pixels(explorer)
     explorer.source.value = "shifted"
-    assert explorer.state is three and explorer.slider.max == 2 and not explorer.slider.disabled
+    assert explorer.state is three and explorer.slider.max == 3 and not explorer.slider.disabled
     assert "eyes" in explorer.state.regions  # choices carry over
     assert not np.array_equal(_pixels(explorer), before)
-    explorer.slider.value = 2
+    explorer.slider.value = 3
     explorer.source.value = "photo"
-    assert explorer.state.n_frames == 1 and explorer.slider.value == 0 and explorer.slider.max == 0
+    assert explorer.state.n_frames == 1 and explorer.slider.value == 1 and explorer.slider.max == 1

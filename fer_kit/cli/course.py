@@ -55,7 +55,9 @@ def _parse_params(items: list[str]) -> dict:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise SystemExit(f"fer-kit course run: --param expects NAME=VALUE, got {item!r}")
+            from fer_kit.errors import UsageError
+
+            raise UsageError(f"--param expects NAME=VALUE, got {item!r}")
         try:
             params[name.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -65,9 +67,13 @@ def _parse_params(items: list[str]) -> dict:
 
 def run_course(args: argparse.Namespace) -> int:
     from fer_kit.course import ChainError, run_chain
+    from fer_kit.datasets import adapter_name
+    from fer_kit.presets import get_preset
 
     from ._shared import print_json
 
+    get_preset(args.preset)  # refuse a bad preset or dataset before a kernel starts
+    adapter_name(args.dataset)
     params = _parse_params(args.param)
     params.update(dataset=args.dataset, data_dir=args.data_dir, preset=args.preset, seed=args.seed)
     if args.epochs is not None:

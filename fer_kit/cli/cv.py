@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fer_kit.errors import UsageError
+
 from .train import add_training_arguments, training_config
 
 ORDER = 42
@@ -52,17 +54,12 @@ def run(args: argparse.Namespace) -> int:
     import contextlib
     import sys
 
-    from fer_kit.crossval import cross_validate
-
     from ._shared import print_json
 
-    try:
-        config = training_config(args, out=args.out, val_size=args.val_size)
-        if args.folds < 2:
-            raise ValueError("--folds must be at least 2")
-    except ValueError as error:
-        print(f"fer-kit: error: {error}", file=sys.stderr)
-        return 2
+    if args.folds < 2:
+        raise UsageError("--folds must be at least 2")
+    config = training_config(args, out=args.out, val_size=args.val_size)
+    from fer_kit.crossval import cross_validate  # TensorFlow: only once the arguments are known to be good
 
     def report(number: int, fold: dict) -> None:
         print(f"fold {number + 1}/{args.folds}: accuracy {100 * fold['accuracy']:.1f}%, macro-F1 "

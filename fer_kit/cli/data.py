@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fer_kit.errors import UsageError
+
 from ._shared import command_group, subcommand
 
 ORDER = 10
@@ -86,8 +88,7 @@ def run_synth(args: argparse.Namespace) -> int:
     from ._shared import print_json
 
     if args.no_builtin and not args.faces:
-        print("fer-kit: error: --no-builtin needs --faces DIR", file=sys.stderr)
-        return 2
+        raise UsageError("--no-builtin needs --faces DIR")
     table = generate_synthetic(
         args.out, faces=args.faces, per_class=args.per_class, emotions=args.emotions, length=args.length,
         seed=args.seed, size=args.size, builtin=not args.no_builtin, max_faces=args.max_faces,
@@ -126,14 +127,13 @@ def run_synth(args: argparse.Namespace) -> int:
 def _parse_option(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"--option expects KEY=VALUE, got {text!r}")
+        raise UsageError(f"--option expects KEY=VALUE, got {text!r}")
     lowered = value.strip().lower()
     parsed: object = {"true": True, "yes": True, "false": False, "no": False, "none": None}.get(lowered, value)
     return key.strip().replace("-", "_"), parsed
 
 
 def run_index(args: argparse.Namespace) -> int:
-    import sys
     from pathlib import Path
 
     from fer_kit.atomic import write_text_atomic
@@ -141,12 +141,11 @@ def run_index(args: argparse.Namespace) -> int:
 
     from ._shared import print_json
 
+    options = dict(_parse_option(o) for o in args.option)
     try:
-        options = dict(_parse_option(o) for o in args.option)
         table = index_dataset(args.root, args.dataset, **options)
-    except (ValueError, TypeError) as error:
-        print(f"fer-kit: error: {error}", file=sys.stderr)
-        return 2
+    except TypeError as error:  # an option the adapter does not take
+        raise UsageError(f"--option: {error}") from None
     summary = {
         "dataset": table.attrs.get("dataset", args.dataset),
         "root": str(Path(args.root).resolve()),

@@ -93,7 +93,8 @@ def run_show(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.model)
     boxes = detect_faces(image, 0) or detect_faces(image, 1)
     if not boxes:
-        raise NoFaceError(f"no face found in the {where}", path)
+        hint = "" if where == "image" else " (try another frame with --frame N)"
+        raise NoFaceError(f"no face found in the {where}{hint}", path)
     landmarks = predict_landmarks(image, boxes[0], predictor)
     figure = pipeline_figure(image, landmarks, args.size, box=boxes[0])
     out = Path(args.out) if args.out else Path(f"{path.stem}_landmarks.png")

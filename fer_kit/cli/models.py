@@ -24,7 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
 
     from fer_kit.presets import PRESETS
 
@@ -33,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     presets = tuple(args.preset or PRESETS)
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
-        print(f"fer-kit: error: unknown preset {unknown[0]!r}; choose one of {', '.join(PRESETS)}", file=sys.stderr)
-        return 2
+        from fer_kit.errors import UsageError
+
+        raise UsageError(f"unknown preset {unknown[0]!r}; choose one of {', '.join(PRESETS)}")
     from fer_kit.model import MODEL_KINDS, parameter_table
 
     rows = parameter_table(presets, tuple(args.model or MODEL_KINDS), args.classes)

@@ -26,6 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fer_kit.errors import InputFileError
+    from fer_kit.training.runfolder import locate_model
+
+    locate_model(args.model)  # refuse a bad model or video before TensorFlow loads (seconds)
+    if not Path(args.video).exists():
+        raise InputFileError("no such video file or frame folder", args.video)
     from fer_kit.predict import predict_video
 
     from ._shared import print_json

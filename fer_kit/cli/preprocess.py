@@ -44,10 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
+    from pathlib import Path
 
     from fer_kit.clips.cache import build_cache
     from fer_kit.clips.preprocess import PreprocessSettings
     from fer_kit.datasets import index_dataset
+    from fer_kit.errors import InputFileError
 
     from ._shared import print_json
 
@@ -65,11 +67,10 @@ def run(args: argparse.Namespace) -> int:
         overrides["size"] = args.size
     if args.frames:
         overrides["frames"] = args.frames
-    try:
-        settings = PreprocessSettings.from_preset(args.preset, **overrides)
-    except ValueError as error:
-        print(f"fer-kit: error: {error}", file=sys.stderr)
-        return 2
+    settings = PreprocessSettings.from_preset(args.preset, **overrides)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputFileError("--out names a file; the cache is a folder", out)
     index = index_dataset(args.root, args.dataset)
     if args.limit:
         index = index.head(args.limit)

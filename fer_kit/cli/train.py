@@ -18,7 +18,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", required=True, help="clip cache folder (made by `fer-kit preprocess`)")
     parser.add_argument("--model", choices=MODEL_KINDS, default="mcdcn",
                         help="network (default: mcdcn; landmarks: our landmark-trajectory baseline)")
-    parser.add_argument("--preset", default="tiny", help="paper, lite or tiny (default: tiny; must match the cache)")
+    parser.add_argument("--preset", default=None,
+                        help="paper, lite or tiny (default: the one the cache was made with, see `fer-kit preprocess`)")
     parser.add_argument("--recipe", choices=tuple(RECIPES), default=DEFAULT_RECIPE,
                         help="optimiser settings: kit (default: Adam 1e-3 -> 1e-5, cosine, 30 epochs) or paper "
                         "(paper 4.1: SGD momentum 0.9, 0.01 -> 0.0001, weight decay 5e-4); the flags below override it")
@@ -48,15 +49,35 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
 
 
-def training_config(args: argparse.Namespace, **fields):
-    """A :class:`fer_kit.training.train.TrainConfig` from the options of :func:`add_training_arguments` plus ``fields``.
+def cache_preset(cache: str) -> str:
+    """The preset a clip cache was made with (its ``settings.json``), checked before TensorFlow loads.
 
-    Raises ``ValueError`` for a bad combination (the caller prints it as one line).
+    ``DatasetLayoutError`` when ``cache`` is not a clip cache; ``UsageError`` when its crop size
+    and clip length match no preset (then ``--preset`` must say).
+    """
+    from fer_kit.clips.cache import load_cache_index, load_cache_settings
+    from fer_kit.errors import UsageError
+    from fer_kit.presets import preset_for
+
+    load_cache_index(cache)
+    settings = load_cache_settings(cache)
+    name = preset_for(settings.size, settings.frames) if settings else None
+    if name is None:
+        made = f"clips of {settings.frames} frames of {settings.size} px" if settings else "no settings.json"
+        raise UsageError(f"{cache}: cannot tell which preset this cache was made for ({made}); give --preset")
+    return name
+
+
+def training_config(args: argparse.Namespace, **fields):
+    """A :class:`fer_kit.training.config.TrainConfig` from the options of :func:`add_training_arguments` plus ``fields``.
+
+    Without ``--preset`` the preset is the cache's (:func:`cache_preset`). Raises
+    :class:`~fer_kit.errors.UsageError` for a bad combination (the CLI prints it as one line).
     """
     from fer_kit.training.config import TrainConfig
 
     return TrainConfig(
-        cache=args.cache, model=args.model, preset=args.preset, recipe=args.recipe, epochs=args.epochs,
+        cache=args.cache, model=args.model, preset=args.preset or cache_preset(args.cache), recipe=args.recipe, epochs=args.epochs,
         batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
         final_learning_rate=args.final_lr, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay,
         fused_weight=args.fused_weight, lambda_global=args.lambda_global, lambda_local=args.lambda_local,
@@ -99,20 +120,16 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from fer_kit.training.train import train
-
     from ._shared import print_json
 
-    try:
-        config = training_config(
-            args, out=args.out, protocol=args.protocol, test_size=args.test_size, val_size=args.val_size,
-            test_cache=args.test_cache,
-        )
-    except ValueError as error:
-        print(f"fer-kit: error: {error}", file=sys.stderr)
-        return 2
+    config = training_config(
+        args, out=args.out, protocol=args.protocol, test_size=args.test_size, val_size=args.val_size,
+        test_cache=args.test_cache,
+    )
     print(f"training {config.model} ({config.preset}, {config.recipe} recipe) on {config.cache} -> {config.out}",
           file=sys.stderr)
+    from fer_kit.training.train import train  # TensorFlow: only once the arguments are known to be good
+
     with contextlib.redirect_stdout(sys.stderr):  # Keras progress goes to stderr; stdout keeps the result
         run_dir = train(config, verbose=2)
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -166,8 +166,13 @@ def _clip_name(row: dict, key: str) -> str:
 
 # ---------------------------------------------------------------- worker side
 def _init_worker() -> None:
-    """Helper process start: one OpenCV thread (the processes are the parallelism), the model loaded once."""
+    """Helper process start: stop with the parent (:func:`fer_kit.workers.become_worker`), one OpenCV thread
+    (the processes are the parallelism), the model loaded once."""
     import cv2
+
+    from fer_kit.workers import become_worker
+
+    become_worker()
 
     cv2.setNumThreads(1)
     from fer_kit.face.landmarks import load_predictor
@@ -225,9 +230,9 @@ def _check_index(index: pd.DataFrame) -> None:
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    from fer_kit.progress import progress_bar
 
-    return tqdm(total=total, desc="preprocess", unit="clip", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+    return progress_bar(total=total, desc="preprocess", unit="clip", enabled=enabled)
 
 
 # ---------------------------------------------------------------- main entry
@@ -303,6 +308,11 @@ def build_cache(
                 rows[position]["valid_fraction"] = result["valid_fraction"]
                 report.built += 1
                 report.frames += int(result["frames"])
+    except KeyboardInterrupt:
+        done = report.built + len(failed_rows)
+        print(f"preprocess interrupted after {done} of {len(todo)} clips to make; the finished ones are kept "
+              "and a re-run resumes", file=sys.stderr, flush=True)
+        raise
     finally:
         bar.close()
 
@@ -371,10 +381,10 @@ def _run(todo: list[tuple[int, dict]], workers: int, context: str):
                     except Exception as error:  # a worker died (e.g. out of memory)
                         result = {"error": f"worker failed: {type(error).__name__}: {error}"}
                     yield position, result
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # Ctrl-C, SIGTERM (fer_kit.workers.Interrupted) or a failure here
+            from fer_kit.workers import stop_pool
+
+            stop_pool(pool)
             raise
         finally:
             cv2.setNumThreads(threads)

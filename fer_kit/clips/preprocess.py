@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_kit.clips.clip import Clip
-from fer_kit.errors import InputFileError, NoFaceError
+from fer_kit.errors import InputFileError, NoFaceError, UsageError
 
 PIPELINE_VERSION = 1
 """Bumped whenever the chain changes what it produces, so cached clips are rebuilt."""
@@ -55,13 +55,13 @@ class PreprocessSettings:
 
     def __post_init__(self) -> None:
         if self.size < 16:
-            raise ValueError(f"size must be >= 16, got {self.size}")
+            raise UsageError(f"size must be >= 16, got {self.size}")
         if self.frames < 1:
-            raise ValueError(f"frames must be >= 1, got {self.frames}")
+            raise UsageError(f"frames must be >= 1, got {self.frames}")
         if self.detect_every < 1:
-            raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
+            raise UsageError(f"detect_every must be >= 1, got {self.detect_every}")
         if self.window_seconds is not None and self.window_seconds <= 0:
-            raise ValueError(f"window_seconds must be positive, got {self.window_seconds}")
+            raise UsageError(f"window_seconds must be positive, got {self.window_seconds}")
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> PreprocessSettings:

@@ -182,9 +182,9 @@ def region_change_table(videos: Sequence[tuple[str | Path, str]], size: int = 11
     rows, skipped = [], []
     iterator = videos
     if progress:
-        from tqdm.auto import tqdm
+        from fer_kit.progress import progress_bar
 
-        iterator = tqdm(videos, desc="region change", unit="video")
+        iterator = progress_bar(videos, desc="region change", unit="video")
     for path, label in iterator:
         try:
             n = count_frames(path)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fer_kit.errors import UsageError
+
 from . import ckplus, cremad, folder, gemep, manifest, mmi, ravdess, savee, synthetic
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ def adapter_name(name: str) -> str:
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key not in ADAPTERS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(ADAPTERS)}")
+        raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(ADAPTERS)}")
     return key
 
 

@@ -28,6 +28,7 @@ from fer_kit.datasets._common import (
     normalise_label,
     require_dir,
 )
+from fer_kit.errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,7 +45,7 @@ def index(
     extra = {k.lower(): v for k, v in (labels or {}).items()}
     for name, label in extra.items():
         if label not in KIT_LABELS:
-            raise ValueError(f"folder {name!r} mapped to {label!r}, which is not a kit label ({', '.join(KIT_LABELS)})")
+            raise UsageError(f"folder {name!r} mapped to {label!r}, which is not a kit label ({', '.join(KIT_LABELS)})")
     pattern = re.compile(subject_pattern) if subject_pattern else None
     rows, skipped, per_file = [], Counter(), 0
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):

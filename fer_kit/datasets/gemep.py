@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fer_kit.datasets._common import KIT_LABELS, layout_error, make_index, media_items, require_dir
-from fer_kit.errors import InputFileError
+from fer_kit.errors import InputFileError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,7 +131,7 @@ def load_mapping(mapping: Mapping[str, str | None] | str | Path | None) -> dict[
         emotion = str(emotion).strip().lower()
         label = None if label in (None, "") or str(label).strip().lower() in ("none", "null", "drop") else str(label)
         if label is not None and label not in KIT_LABELS:
-            raise ValueError(f"GEMEP mapping: {emotion!r} -> {label!r} is not a kit label ({', '.join(KIT_LABELS)})")
+            raise UsageError(f"GEMEP mapping: {emotion!r} -> {label!r} is not a kit label ({', '.join(KIT_LABELS)})")
         table[emotion] = label
     return table
 

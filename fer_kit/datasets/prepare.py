@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fer_kit.atomic import atomic_path
 from fer_kit.datasets.archives import TAR_SUFFIXES, ZIP_SUFFIXES, file_hash, unpack_archive
-from fer_kit.errors import FerKitError, InputFileError
+from fer_kit.errors import FerKitError, InputFileError, UsageError
 
 
 def read_checksums(entries: list[str], files: list[str]) -> dict[str, tuple[str, str]]:
@@ -27,7 +27,7 @@ def read_checksums(entries: list[str], files: list[str]) -> dict[str, tuple[str,
     for entry in entries:
         name, sep, digest = entry.partition("=")
         if not sep:
-            raise ValueError(f"expected NAME=HASH, got {entry!r}")
+            raise UsageError(f"expected NAME=HASH, got {entry!r}")
         pairs.append((name.strip(), digest.strip()))
     for path in files:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -38,7 +38,7 @@ def read_checksums(entries: list[str], files: list[str]) -> dict[str, tuple[str,
     table = {}
     for name, digest in pairs:
         if len(digest) not in algorithms:
-            raise ValueError(f"{name}: {digest!r} is not an MD5, SHA-1 or SHA-256 digest")
+            raise UsageError(f"{name}: {digest!r} is not an MD5, SHA-1 or SHA-256 digest")
         table[Path(name).name] = (algorithms[len(digest)], digest.lower())
     return table
 
@@ -111,7 +111,7 @@ def script_main(name: str, doc: str, argv: list[str] | None = None, options: dic
         for entry in args.option:
             key, sep, value = entry.partition("=")
             if not sep:
-                raise ValueError(f"--option expects KEY=VALUE, got {entry!r}")
+                raise UsageError(f"--option expects KEY=VALUE, got {entry!r}")
             options[key.strip()] = {"true": True, "false": False}.get(value.strip().lower(), value.strip())
         prepare_corpus(
             name, args.inputs, args.dest, read_checksums(args.hashes, args.checksums),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fer_kit.datasets._common import layout_error, make_index, require_dir, video_files
+from fer_kit.errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +42,7 @@ EXPECTED = "RAVDESS video files named like 02-01-06-01-02-01-01.mp4 (modality 01
 def index(root: str | Path, calm: str = "neutral", dedupe: bool = True) -> pd.DataFrame:
     """Index a RAVDESS folder (video modalities only); ``calm`` is ``"neutral"`` or ``"drop"``."""
     if calm not in ("neutral", "drop"):
-        raise ValueError(f"calm must be 'neutral' or 'drop', not {calm!r}")
+        raise UsageError(f"calm must be 'neutral' or 'drop', not {calm!r}")
     root = require_dir(root, "RAVDESS")
     chosen: dict[tuple, tuple[str, Path]] = {}
     skipped = Counter()

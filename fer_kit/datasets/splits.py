@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fer_kit.errors import UsageError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -48,7 +50,7 @@ def subject_overlap(train: pd.DataFrame, test: pd.DataFrame) -> set[str]:
 
 def _subject_rows(index: pd.DataFrame) -> dict[str, np.ndarray]:
     if "subject" not in index.columns:
-        raise ValueError("the index has no 'subject' column; a subject split needs one")
+        raise UsageError("the index has no 'subject' column; a subject split needs one")
     groups = index.groupby(index["subject"].astype(str), sort=True).indices
     return {subject: np.asarray(rows) for subject, rows in groups.items()}
 
@@ -57,10 +59,10 @@ def _subject_split(index: pd.DataFrame, test_size: float, seed: int, tries: int 
     groups = _subject_rows(index)
     subjects = sorted(groups)
     if len(subjects) < 2:
-        raise ValueError(
+        raise UsageError(
             f"a subject-independent split needs at least 2 subjects, the index has {len(subjects)} "
             f"({', '.join(subjects)}); add identities (e.g. synthetic clips from a folder of faces) "
-            "or use protocol='random', which leaks identities"
+            "or use the random protocol (--protocol random), which leaks identities"
         )
     labels = index["label"].astype(str).to_numpy() if "label" in index.columns else None
     all_labels = set(labels) if labels is not None else set()
@@ -114,11 +116,11 @@ def split(
     rows (paper 4.2), which leaks identities and warns so.
     """
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        raise UsageError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be between 0 and 1, not {test_size}")
+        raise UsageError(f"test_size must be between 0 and 1, not {test_size}")
     if len(index) < 2:
-        raise ValueError(f"cannot split {len(index)} row(s)")
+        raise UsageError(f"cannot split {len(index)} row(s)")
     if protocol == "random":
         warnings.warn(RANDOM_WARNING, UserWarning, stacklevel=2)
         mask = _random_split(index, test_size, seed)
@@ -138,9 +140,9 @@ def subject_kfold(index: pd.DataFrame, k: int = 5, seed: int = 0) -> list[tuple[
     """
     groups = _subject_rows(index)
     if k < 2:
-        raise ValueError("k must be at least 2")
+        raise UsageError("k must be at least 2")
     if k > len(groups):
-        raise ValueError(f"{k} folds need at least {k} subjects; the index has {len(groups)}")
+        raise UsageError(f"{k} folds need at least {k} subjects; the index has {len(groups)}")
     rng = np.random.default_rng(seed)
     subjects = sorted(groups)
     order = sorted(rng.permutation(len(subjects)), key=lambda i: -len(groups[subjects[i]]))

@@ -170,16 +170,21 @@ def _detect_annotated(pair: tuple[str, str]) -> tuple | None:
 
 def detect_annotated_faces(pairs: list[tuple[Path, Path]], workers: int = 2, progress: bool = False) -> list:
     """The matching detector box (or ``None``) for every annotated image, in ``workers`` processes."""
-    from tqdm.auto import tqdm
+    from fer_kit.progress import progress_bar
+    from fer_kit.workers import become_worker, stop_pool
 
     tasks = [(str(a), str(b)) for a, b in pairs]
     if workers <= 1 or len(tasks) < 20:
-        return [_detect_annotated(t) for t in tqdm(tasks, desc="detect", disable=not progress, unit="face")]
+        return [_detect_annotated(t) for t in progress_bar(tasks, desc="detect", unit="face", enabled=progress)]
     import multiprocessing
 
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        iterator = pool.imap(_detect_annotated, tasks, chunksize=8)
-        return list(tqdm(iterator, total=len(tasks), desc="detect", disable=not progress, unit="face"))
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=become_worker) as pool:
+        try:
+            iterator = pool.imap(_detect_annotated, tasks, chunksize=8)
+            return list(progress_bar(iterator, total=len(tasks), desc="detect", unit="face", enabled=progress))
+        except BaseException:
+            stop_pool(pool)
+            raise
 
 
 # ---------------------------------------------------------------- training

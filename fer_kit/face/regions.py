@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fer_kit.errors import UsageError
 from fer_kit.face.groups import LANDMARK_GROUPS, eye_centres
 
 REGION_NAMES: tuple[str, ...] = (
@@ -154,7 +155,7 @@ def region_mask(
     elif name in polygons:
         parts = (name,)
     else:
-        raise ValueError(f"unknown region {name!r}; choose one of {', '.join(REGION_NAMES)} or a part name")
+        raise UsageError(f"unknown region {name!r}; choose one of {', '.join(REGION_NAMES)} or a part name")
     return _fill([polygons[part] for part in parts], size).astype(bool)
 
 
@@ -170,7 +171,7 @@ def attention_map(
     weights = {**ATTENTION_WEIGHTS, **(weights or {})}
     unknown = set(weights) - set(REGION_NAMES)
     if unknown:
-        raise ValueError(f"unknown region(s) {sorted(unknown)}; choose from {', '.join(REGION_NAMES)}")
+        raise UsageError(f"unknown region(s) {sorted(unknown)}; choose from {', '.join(REGION_NAMES)}")
     polygons = region_polygons(landmarks)
     shape = _shape(size)
     heat = np.zeros(shape, np.float32)

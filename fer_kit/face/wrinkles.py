@@ -32,6 +32,7 @@ import functools
 
 import numpy as np
 
+from fer_kit.errors import UsageError
 from fer_kit.face.groups import CLOSED_GROUPS, LANDMARK_GROUPS
 from fer_kit.face.regions import REGION_NAMES, attention_map, region_mask, region_polygons
 
@@ -104,7 +105,7 @@ def wrinkle_energy(image: np.ndarray, method: str = "ridge", orientations: int =
     elif method == "gabor":
         energy, floor = _gabor(gray, orientations), 0.04
     else:
-        raise ValueError(f"unknown wrinkle method {method!r}; choose one of {', '.join(WRINKLE_METHODS)}")
+        raise UsageError(f"unknown wrinkle method {method!r}; choose one of {', '.join(WRINKLE_METHODS)}")
     flat = energy.ravel()
     k = int(0.99 * (flat.size - 1))
     scale = max(float(np.partition(flat, k)[k]), floor)  # the 99th percentile

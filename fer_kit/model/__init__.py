@@ -14,6 +14,7 @@ import gc
 
 import keras
 
+from fer_kit.errors import UsageError
 from fer_kit.model.baselines import build_c3d, build_cnn
 from fer_kit.model.blocks import CNNBlock
 from fer_kit.model.mcdcn import DEFAULT_HEAD, FACES, LOCAL_MAPS, OUTPUT_NAMES, build_mcdcn
@@ -44,7 +45,7 @@ __all__ = [
 
 def _check_kind(kind: str) -> str:
     if kind not in _BUILDERS:
-        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+        raise UsageError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
     return kind
 
 
@@ -52,7 +53,7 @@ def build_model(kind: str, preset: str | Preset, num_classes: int, head: str | N
     """Build model ``kind`` (``mcdcn``, ``c3d``, ``cnn`` or ``landmarks``) for ``preset`` with ``num_classes`` outputs."""
     preset = get_preset(preset)
     if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        raise UsageError(f"num_classes must be at least 2, got {num_classes}")
     return _BUILDERS[_check_kind(kind)](preset, num_classes, head=head)
 
 

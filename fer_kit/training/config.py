@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from fer_kit.errors import UsageError
 from fer_kit.presets import MODEL_KINDS, get_preset
 from fer_kit.training.recipes import DEFAULT_RECIPE, recipe_values
 
@@ -78,7 +79,7 @@ class TrainConfig:
         self.test_subjects = None if self.test_subjects is None else tuple(sorted(map(str, self.test_subjects)))
         get_preset(self.preset)
         if self.model not in MODEL_KINDS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_KINDS)}")
+            raise UsageError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_KINDS)}")
         choices = {
             "optimizer": ("sgd", "adam"),
             "lr_schedule": ("exponential", "cosine", "constant"),
@@ -88,11 +89,11 @@ class TrainConfig:
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+                raise UsageError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be at least 1")
+            raise UsageError("epochs and batch_size must be at least 1")
         if not 0 < self.test_size < 1 or not 0 <= self.val_size < 1:
-            raise ValueError("test_size must be in (0, 1) and val_size in [0, 1)")
+            raise UsageError("test_size must be in (0, 1) and val_size in [0, 1)")
 
     def to_dict(self) -> dict:
         data = asdict(self)

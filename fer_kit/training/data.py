@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from fer_kit.clips.cache import load_cache_index
 from fer_kit.clips.clip import Clip
-from fer_kit.errors import DatasetLayoutError, InputFileError
+from fer_kit.errors import DatasetLayoutError, InputFileError, UsageError
 from fer_kit.labels import EMOTIONS, EXTRA_EMOTIONS
 from fer_kit.model.mcdcn import FACES, LOCAL_MAPS
 from fer_kit.model.trajectory import LANDMARKS
@@ -148,7 +148,7 @@ def load_clip_arrays(
     ``landmarks=True`` adds a third array, the cached landmarks ``float32[N,T,68,2]`` (crop pixels).
     """
     if not paths:
-        raise ValueError("no clips to load")
+        raise UsageError("no clips to load")
     frames, size = clip_shape(paths[0])
     faces = np.empty((len(paths), frames, size, size, 3), np.uint8)
     local = np.empty((len(paths), frames, size, size, 1), np.uint8)
@@ -283,7 +283,7 @@ def make_dataset(
     if mode == "auto":
         mode = "memory" if clips_nbytes(len(paths), frames, size) <= memory_limit_mb * 2**20 else "stream"
     if mode not in ("memory", "stream"):
-        raise ValueError(f"unknown pipeline mode {mode!r}; choose auto, memory or stream")
+        raise UsageError(f"unknown pipeline mode {mode!r}; choose auto, memory or stream")
     n = len(paths)
     parallel = workers or tf.data.AUTOTUNE
 

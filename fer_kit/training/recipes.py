@@ -19,6 +19,8 @@ Any field given explicitly wins over the recipe's value.
 
 from __future__ import annotations
 
+from fer_kit.errors import UsageError
+
 RECIPE_FIELDS = (
     "optimizer", "learning_rate", "final_learning_rate", "lr_schedule", "momentum", "weight_decay", "epochs",
     "batch_size", "val_size",
@@ -45,4 +47,4 @@ def recipe_values(name: str) -> dict[str, object]:
     try:
         return dict(RECIPES[name])
     except KeyError:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}") from None
+        raise UsageError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}") from None

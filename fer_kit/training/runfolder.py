@@ -159,3 +159,28 @@ def _check_existing(run: Path, config: TrainConfig) -> bool:
             run,
         )
     return (run / "model.keras").is_file() and (run / "summary.json").is_file()
+
+
+def locate_model(path: str | Path) -> tuple[Path, Path | None]:
+    """``(model file, run folder or None)`` for a run folder or a ``.keras`` file, checked without loading Keras.
+
+    ``ModelFileError`` for a missing path, a run folder without ``model.keras`` (training
+    not finished) or a file that is not a ``.keras`` archive (a ``.keras`` file is a zip).
+    """
+    import zipfile
+
+    path = Path(path)
+    if path.is_dir():
+        run_dir, model_path = path, path / "model.keras"
+        if not model_path.is_file():
+            raise ModelFileError("no model.keras in this run folder (is training finished?)", path)
+    elif path.is_file():
+        model_path = path
+        run_dir = path.parent if (path.parent / "config.json").is_file() else None
+    else:
+        raise ModelFileError("no such run folder or model file", path)
+    if model_path.suffix != ".keras":
+        raise ModelFileError("expected a Keras model file ending in .keras", model_path)
+    if not zipfile.is_zipfile(model_path):
+        raise ModelFileError("not a Keras model: a .keras file is a zip archive, this one is not", model_path)
+    return model_path, run_dir

@@ -17,6 +17,7 @@ import keras
 import fer_kit.model  # noqa: F401  (registers CNNBlock for loading)
 from fer_kit.errors import ModelFileError
 from fer_kit.labels import EMOTIONS
+from fer_kit.training.runfolder import locate_model
 
 
 @dataclass
@@ -56,18 +57,7 @@ class LoadedRun:
 
 def load_run(path: str | Path) -> LoadedRun:
     """Load a run folder (``RUN/model.keras`` + ``RUN/config.json``) or a ``.keras`` file."""
-    path = Path(path)
-    if path.is_dir():
-        run_dir, model_path = path, path / "model.keras"
-        if not model_path.is_file():
-            raise ModelFileError("no model.keras in this run folder (is training finished?)", path)
-    elif path.is_file():
-        model_path = path
-        run_dir = path.parent if (path.parent / "config.json").is_file() else None
-    else:
-        raise ModelFileError("no such run folder or model file", path)
-    if model_path.suffix != ".keras":
-        raise ModelFileError("expected a Keras model file ending in .keras", model_path)
+    model_path, run_dir = locate_model(path)
     try:
         model = keras.saving.load_model(model_path, compile=False)
     except Exception as error:  # Keras raises many kinds of errors for a bad file

@@ -309,7 +309,8 @@ class LandmarkExplorer:
         self._states: dict[str, ExplorerState] = {source: state} if source else {}
         self.source = w.Dropdown(options=list(self._loaders), value=source, description="source",
                                  disabled=len(self._loaders) < 2, layout=w.Layout(width="auto"))
-        self.slider = w.IntSlider(value=state.frame, min=0, max=max(state.n_frames - 1, 0), description="frame",
+        # 1-based, as the figure's title ("frame 3/16"); the state counts from 0
+        self.slider = w.IntSlider(value=state.frame + 1, min=1, max=max(state.n_frames, 1), description="frame",
                                   disabled=state.n_frames == 1, continuous_update=False)
         self.region_toggles = {
             name: w.ToggleButton(value=name in state.regions, description=name.replace("_", " "),
@@ -350,8 +351,8 @@ class LandmarkExplorer:
         self.state = new
         self._syncing = True
         try:
-            self.slider.max = max(new.n_frames - 1, 0)
-            self.slider.value = new.frame
+            self.slider.max = max(new.n_frames, 1)
+            self.slider.value = new.frame + 1
             self.slider.disabled = new.n_frames == 1
         finally:
             self._syncing = False
@@ -360,7 +361,7 @@ class LandmarkExplorer:
     def _on_change(self, _change=None) -> None:
         if self._syncing:
             return
-        self.state.frame = int(self.slider.value)
+        self.state.frame = int(self.slider.value) - 1
         self.state.regions = frozenset(name for name, toggle in self.region_toggles.items() if toggle.value)
         self.state.selected = self.selected.value
         for key, box in self.layer_boxes.items():

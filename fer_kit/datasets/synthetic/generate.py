@@ -45,7 +45,7 @@ from fer_kit.atomic import atomic_path
 from fer_kit.datasets.synthetic.action_units import EMOTION_PROTOTYPES
 from fer_kit.datasets.synthetic.animate import APEX_INTENSITY, AnimatedFace, ClipPlan, NoiseBank, plan_clip
 from fer_kit.datasets.synthetic.faces import FaceSource, builtin_faces, iter_face_folder
-from fer_kit.errors import DatasetLayoutError, FerKitError
+from fer_kit.errors import DatasetLayoutError, FerKitError, UsageError
 from fer_kit.labels import EMOTIONS
 
 LABELS_FILE = "labels.csv"
@@ -121,7 +121,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, codec: str = "
     path = Path(path)
     fourcc, suffix = CODECS[codec]
     if path.suffix.lower() != suffix:
-        raise ValueError(f"{path}: codec {codec} writes {suffix} files")
+        raise UsageError(f"{path}: codec {codec} writes {suffix} files")
     height, width = frames.shape[1:3]
     with atomic_path(path) as temporary:  # OpenCV picks the container from the suffix
         writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
@@ -165,9 +165,9 @@ def select_faces(
     skipped: Counter = Counter()
     walk = _candidates(faces, builtin, max_faces)
     if progress and isinstance(faces, (str, Path)):
-        from tqdm import tqdm
+        from fer_kit.progress import progress_bar
 
-        walk = tqdm(walk, desc="face photos", unit="photo")
+        walk = progress_bar(walk, desc="face photos", unit="photo")
     for face, reason, _origin in walk:
         if len(chosen) >= needed:
             break
@@ -179,7 +179,7 @@ def select_faces(
             chosen.append(face)
     duplicated = [key for key, n in Counter(face.key for face in chosen).items() if n > 1]
     if duplicated:
-        raise ValueError(f"two face photos share the key {duplicated[0]!r}")
+        raise UsageError(f"two face photos share the key {duplicated[0]!r}")
     if not chosen:
         raise DatasetLayoutError(
             f"no usable face to animate (skipped: {dict(skipped) or 'none given'})", str(faces or "built-in faces")
@@ -263,11 +263,11 @@ def generate_synthetic(
     started = time.perf_counter()
     unknown = [e for e in emotions if e not in EMOTION_PROTOTYPES]
     if unknown:
-        raise ValueError(f"no action-unit prototype for {unknown}; choose from {', '.join(EMOTION_PROTOTYPES)}")
+        raise UsageError(f"no action-unit prototype for {unknown}; choose from {', '.join(EMOTION_PROTOTYPES)}")
     if codec not in CODECS:
-        raise ValueError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
+        raise UsageError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
     if per_class < 1 or length < 2:
-        raise ValueError("per_class must be >= 1 and length >= 2")
+        raise UsageError("per_class must be >= 1 and length >= 2")
     settings = SynthSettings(length=length, size=size, codec=codec, seed=seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -314,9 +314,9 @@ def generate_synthetic(
     pending = list(jobs.values())
     bar = None
     if progress:
-        from tqdm import tqdm
+        from fer_kit.progress import progress_bar
 
-        bar = tqdm(total=sum(len(j.clips) for j in pending), desc="synthetic clips", unit="clip")
+        bar = progress_bar(total=sum(len(j.clips) for j in pending), desc="synthetic clips", unit="clip")
 
     def collect(results) -> None:
         for rel, info in results:
@@ -328,12 +328,18 @@ def generate_synthetic(
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        from fer_kit.workers import become_worker, stop_pool
+
         # spawn, not fork: the caller (a notebook) may hold TensorFlow or other threads
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for results in pool.map(_run_job, pending, [str(out)] * len(pending), [settings] * len(pending),
-                                    [save_landmarks] * len(pending)):
-                collect(results)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=become_worker) as pool:
+            try:
+                for results in pool.map(_run_job, pending, [str(out)] * len(pending), [settings] * len(pending),
+                                        [save_landmarks] * len(pending)):
+                    collect(results)
+            except BaseException:
+                stop_pool(pool)
+                raise
     else:
         for job in pending:
             collect(_render_clips(animated[job.face.key], job, out, settings, save_landmarks))

@@ -21,6 +21,7 @@ import numpy as np
 from fer_kit.atomic import atomic_path
 from fer_kit.datasets.synthetic.animate import AnimatedFace, FramePlan, Light, Pose
 from fer_kit.datasets.synthetic.faces import FaceSource
+from fer_kit.errors import UsageError
 from fer_kit.labels import EMOTIONS
 
 
@@ -70,9 +71,9 @@ def export_landmark_faces(
     from fer_kit.face.ert import write_pts
 
     if n < 1:
-        raise ValueError("n must be >= 1")
+        raise UsageError("n must be >= 1")
     if image_format not in ("png", "jpg"):
-        raise ValueError("image_format must be 'png' or 'jpg'")
+        raise UsageError("image_format must be 'png' or 'jpg'")
     chosen, _ = select_faces(faces, builtin, needed=n)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
