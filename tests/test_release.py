@@ -129,3 +129,18 @@ def test_course_release_command(tmp_path, capsys):
     assert [Path(path).name for path in report["notebooks"]] == ["toy.ipynb"]
     assert main(["course", "release", "--notebooks", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_released_notebooks_are_readable_by_others(tmp_path):
+    """An instructor hands the release out: under the usual umask 022 every notebook is -rw-r--r--."""
+    import os
+
+    from fer_kit.config import NOTEBOOKS_DIR
+
+    old = os.umask(0o022)
+    try:
+        written = release_notebooks(NOTEBOOKS_DIR, tmp_path / "student")
+    finally:
+        os.umask(old)
+    assert len(written) == 6
+    assert {oct(Path(path).stat().st_mode & 0o777) for path in written} == {"0o644"}
