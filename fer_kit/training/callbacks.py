@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import keras
-import tensorflow as tf
 
 from fer_kit.atomic import atomic_path
 from fer_kit.training.runfolder import write_json
@@ -62,7 +62,7 @@ def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization
     ]
 
 
-def recalibrate_batchnorm(model: keras.Model, dataset: tf.data.Dataset, max_batches: int = 8) -> int:
+def recalibrate_batchnorm(model: keras.Model, dataset: Any, max_batches: int = 8) -> int:
     """Re-estimate the BN moving statistics as the plain average over ``max_batches`` batches ("precise BN").
 
     With momentum ``m`` the moving statistics forget slowly; on a small corpus (a few
@@ -70,6 +70,7 @@ def recalibrate_batchnorm(model: keras.Model, dataset: tf.data.Dataset, max_batc
     (``training=False``) on stale statistics. Setting the momentum of batch ``i`` to
     ``i / (i + 1)`` makes the moving values the exact mean of the batches seen, so
     validation, early stopping and the saved model use statistics of the current weights.
+    ``dataset``: a ``tf.data.Dataset`` or a :class:`~fer_kit.training.feed.ClipFeed` (both ``take``).
     Returns the number of batches used.
     """
     layers_ = batchnorm_layers(model)
@@ -90,7 +91,7 @@ def recalibrate_batchnorm(model: keras.Model, dataset: tf.data.Dataset, max_batc
 class PreciseBatchNorm(keras.callbacks.Callback):
     """Before each validation (and at the end of training), recalibrate BN statistics on training clips."""
 
-    def __init__(self, dataset: tf.data.Dataset, max_batches: int = 8) -> None:
+    def __init__(self, dataset: Any, max_batches: int = 8) -> None:
         super().__init__()
         self.dataset = dataset
         self.max_batches = max_batches

@@ -17,7 +17,7 @@ from fer_kit.training.config import TrainConfig
 if TYPE_CHECKING:  # the run folder is read without TensorFlow (plots, reports)
     import keras
 
-    from fer_kit.training.data import ClipSet
+    from fer_kit.training.clipset import ClipSet
 
 RUN_FILES = ("config.json", "split.json", "model.keras", "history.csv", "history.json", "summary.json")
 
@@ -112,7 +112,7 @@ def clips_from_record(
     """
     key = "train_cache" if part == "train" or (part == "val" and record["validation_from"] == "train") else "test_cache"
     cache_dir = Path(cache) if cache else recorded_cache(record, key, run_dir)
-    from fer_kit.training.data import select_clips
+    from fer_kit.training.clipset import select_clips
 
     clips = select_clips(cache_dir, classes=record["classes"], min_valid_fraction=0.0)
     wanted = record[f"{part}_paths"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from fer_kit.errors import DatasetLayoutError
+from fer_kit.training.clipset import ClipSet
 from fer_kit.training.config import TrainConfig
-from fer_kit.training.data import ClipSet
 
 
 def _subject_split(rows: pd.DataFrame, protocol: str, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

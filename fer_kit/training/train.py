@@ -53,8 +53,8 @@ from fer_kit.errors import DatasetLayoutError
 from fer_kit.model import build_model, model_inputs, model_outputs
 from fer_kit.presets import get_preset
 from fer_kit.training.callbacks import BestCheckpoint, LearningRateLogger, PreciseBatchNorm, recalibrate_batchnorm
+from fer_kit.training.clipset import ClipSet, class_weights, select_clips
 from fer_kit.training.config import TrainConfig
-from fer_kit.training.data import ClipSet, class_weights, make_dataset, select_clips
 from fer_kit.training.devices import choose_strategy, precision_policy, seed_everything
 from fer_kit.training.optim import compile_model
 from fer_kit.training.runfolder import (
@@ -116,11 +116,12 @@ def train(
     weights = class_weights(train_set.labels, len(clips.classes)) if config.class_weights else None
     common = {"inputs": inputs, "outputs": outputs, "batch_size": config.batch_size, "seed": config.seed,
               "memory_limit_mb": config.memory_limit_mb, "workers": config.workers, "mode": config.pipeline}
-    train_ds, info = make_dataset(
+    make_input = _input_pipeline()
+    train_ds, info = make_input(
         train_set, training=True, augment=config.augment, flip=config.flip, rotations=config.rotations,
         weights=weights, **common,
     )
-    val_ds = make_dataset(val_set, training=False, **common)[0] if len(val_set) else None
+    val_ds = make_input(val_set, training=False, **common)[0] if len(val_set) else None
     total_steps = max(1, info.batches * config.epochs)
 
     strategy = choose_strategy(config.distribute)
@@ -184,15 +185,27 @@ def train(
     return run
 
 
+def _input_pipeline():
+    """``tf.data`` on TensorFlow (:func:`~fer_kit.training.data.make_dataset`), a ``PyDataset`` on JAX and PyTorch."""
+    if keras.config.backend() == "tensorflow":
+        from fer_kit.training.data import make_dataset
+
+        return make_dataset
+    from fer_kit.training.feed import make_feed
+
+    return make_feed
+
+
 def _tensorboard_available() -> bool:
+    """TensorBoard logs need the ``tensorboard`` package and TensorFlow's summary writer."""
     import importlib.util
 
-    return importlib.util.find_spec("tensorboard") is not None
+    return all(importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorflow"))
 
 
 def _check_clip_size(clips: ClipSet, preset, any_size: bool = False) -> None:
     """The cache's clips have the preset's length and crop size (``any_size``: only the length counts)."""
-    from fer_kit.training.data import clip_shape
+    from fer_kit.training.clipset import clip_shape
 
     frames, size = clip_shape(clips.paths[0])
     if frames != preset.frames or (size != preset.size and not any_size):
