@@ -80,7 +80,7 @@ def training_face_keys(videos: Path) -> set[str]:
 def score_on_cache(run: Path, cache: Path, mirror: bool) -> dict:
     """Accuracy, macro-F1 and per-class recall of a trained run on every clip of another cache."""
     from fer_kit.evaluate import classification_metrics, predict_clip_files
-    from fer_kit.training.data import select_clips
+    from fer_kit.training.clipset import select_clips
     from fer_kit.training.runs import load_run
 
     loaded = load_run(run)
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc(file=sys.stderr)
                 results[kind] = {"accuracy": None, "macro_f1": None, "error": f"{type(error).__name__}: {error}"}
 
-    from fer_kit.training.data import select_clips
+    from fer_kit.training.clipset import select_clips
 
     train_clips, test_clips = select_clips(train_cache), select_clips(test_cache)
     report = {

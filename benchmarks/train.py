@@ -54,8 +54,9 @@ def bench_preset(name: str, model_kind: str, batch: int, steps: int, repeats: in
 
     from fer_kit.model import build_model, model_inputs, model_outputs
     from fer_kit.presets import get_preset
+    from fer_kit.training.clipset import class_weights, select_clips
     from fer_kit.training.config import TrainConfig
-    from fer_kit.training.data import class_weights, make_dataset, select_clips
+    from fer_kit.training.data import make_dataset
     from fer_kit.training.optim import compile_model
 
     preset = get_preset(name)

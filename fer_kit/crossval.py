@@ -112,7 +112,7 @@ def cross_validate(
     metrics)`` is called after each fold. Returns the content of ``OUT/cv.json``.
     """
     from fer_kit.evaluate import classification_metrics, evaluate_run
-    from fer_kit.training.data import select_clips
+    from fer_kit.training.clipset import select_clips
     from fer_kit.training.runfolder import write_json
     from fer_kit.training.train import train
 
@@ -204,7 +204,7 @@ def cross_validate_logistic(
 
     from fer_kit.evaluate import classification_metrics
     from fer_kit.model.trajectory import trajectory_features
-    from fer_kit.training.data import load_clip_arrays, select_clips
+    from fer_kit.training.clipset import load_clip_arrays, select_clips
 
     clips = select_clips(cache, classes)
     _, _, landmarks = load_clip_arrays(clips.paths, landmarks=True)

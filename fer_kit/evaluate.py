@@ -103,7 +103,7 @@ def predict_clip_files(run, paths: Sequence[str], batch_size: int = 8, mirror: b
     Clips are read 64 at a time, so memory stays bounded on large test sets. ``mirror``: see
     :func:`fer_kit.training.runs.predict_probabilities`.
     """
-    from fer_kit.training.data import load_clip_arrays
+    from fer_kit.training.clipset import load_clip_arrays
     from fer_kit.training.runs import predict_probabilities
 
     chunks = [np.zeros((0, len(run.classes)), np.float32)]
@@ -123,7 +123,7 @@ def clips_of_known_classes(cache: str | Path, classes: Sequence[str]):
     """
     from fer_kit.clips.cache import load_cache_index
     from fer_kit.errors import DatasetLayoutError
-    from fer_kit.training.data import select_clips
+    from fer_kit.training.clipset import select_clips
 
     index = load_cache_index(cache)
     labels = index["label"].astype(str)

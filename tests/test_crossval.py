@@ -18,8 +18,9 @@ from fer_kit.crossval import cross_validate, cross_validate_logistic, fold_subje
 from fer_kit.errors import DatasetLayoutError, ModelFileError
 from fer_kit.model import build_model, model_inputs
 from fer_kit.model.trajectory import trajectory_features
+from fer_kit.training.clipset import load_clip_arrays, select_clips
 from fer_kit.training.config import TrainConfig
-from fer_kit.training.data import augment_batch, load_clip_arrays, select_clips
+from fer_kit.training.data import augment_batch
 
 CLASSES = ("anger", "happiness", "surprise")
 SUBJECTS = ("a", "b", "c", "d", "e", "f")

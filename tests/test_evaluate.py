@@ -117,7 +117,7 @@ def test_evaluate_command(trained_run, capsys, tmp_path) -> None:
 
 def test_mirror_averaging_is_the_mean_of_a_clip_and_its_mirror_image(trained_run, capsys) -> None:
     from fer_kit.cli import main
-    from fer_kit.training.data import load_clip_arrays
+    from fer_kit.training.clipset import load_clip_arrays
     from fer_kit.training.runfolder import clips_from_record
     from fer_kit.training.runs import load_run, predict_probabilities
 

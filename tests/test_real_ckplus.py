@@ -11,8 +11,8 @@ from fer_kit.clips.cache import build_cache
 from fer_kit.clips.preprocess import PreprocessSettings
 from fer_kit.crossval import cross_validate, cross_validate_logistic
 from fer_kit.datasets import index_dataset
+from fer_kit.training.clipset import select_clips
 from fer_kit.training.config import TrainConfig
-from fer_kit.training.data import select_clips
 
 
 @pytest.fixture(scope="module")

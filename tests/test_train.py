@@ -18,8 +18,9 @@ import tensorflow as tf
 from toyclips import write_toy_cache
 
 from fer_kit.errors import DatasetLayoutError, ModelFileError
+from fer_kit.training.clipset import class_weights, select_clips
 from fer_kit.training.config import TrainConfig
-from fer_kit.training.data import augment_batch, class_weights, make_dataset, select_clips
+from fer_kit.training.data import augment_batch, make_dataset
 from fer_kit.training.runfolder import read_history
 from fer_kit.training.train import train
 
@@ -119,7 +120,7 @@ def test_tiny_training_lowers_the_loss_and_writes_the_run_folder(toy_cache, tmp_
     assert list(history["epoch"]) == [0, 1, 2]
     assert (out / "logs").is_dir()  # TensorBoard
     # the trained model fits its training clips better than chance (cross-entropy ln 3 of a uniform guess)
-    from fer_kit.training.data import load_clip_arrays
+    from fer_kit.training.clipset import load_clip_arrays
     from fer_kit.training.runfolder import clips_from_record
     from fer_kit.training.runs import load_run, predict_probabilities
 
