@@ -10,7 +10,7 @@ without importing that package (whose ``__init__`` needs the retired ``pkg_resou
 
 On video (:func:`track_landmarks`) the detector (about 11 ms per 480x360 frame) runs
 every ``detect_every`` frames; in between the face box is derived from the previous
-frame's landmarks and only the predictor (about 1 ms) runs. The box-from-landmarks rule
+frame's landmarks and only the predictor (a few milliseconds) runs. The box-from-landmarks rule
 is calibrated on every detection, so a tracked box looks like the detector's box to the
 predictor. The track is re-detected as soon as it degrades: the face box changes size or
 jumps too far, the shape leaves the frame, or the shape deforms more than an expression

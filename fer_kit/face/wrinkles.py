@@ -11,7 +11,7 @@ them. :func:`wrinkle_energy` offers two banks:
   0.15 ms on a 112 x 112 crop.
 - ``"gabor"``: a bank of even (cosine) Gabor filters at ``orientations`` angles; a dark
   line of the filter's orientation and width gives a negative response, so the energy is
-  ``max_theta max(0, -G_theta * I)``. About six times slower, for comparison.
+  ``max_theta max(0, -G_theta * I)``. Slower (notebook 02 times both), for comparison.
 
 Either energy is scaled to ``[0, 1]`` by its 99th percentile (with a floor, so a flat
 image stays dark). Scales follow the image size (Gaussian sigma = side / 90, Gabor

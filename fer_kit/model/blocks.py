@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 
 def _triple(value: int | Sequence[int]) -> tuple[int, int, int]:
@@ -109,3 +109,28 @@ class CNNBlock(layers.Layer):
             momentum=self.momentum,
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="fer_kit")
+class FrameStandardization(layers.Layer):
+    """Standardize every frame of a clip per channel over its pixels: ``(x - mean) / sqrt(var + epsilon)``.
+
+    Input ``[batch, frames, height, width, channels]``; mean and variance are taken over
+    height and width (axes 2, 3), in float32, with no learned scale or offset (the kit's
+    choice for the face stream, :mod:`fer_kit.model.mcdcn`). Written with ``keras.ops``
+    so it runs alike on TensorFlow, JAX and PyTorch (PyTorch's layer norm only normalises
+    trailing axes).
+    """
+
+    def __init__(self, epsilon: float = 1e-4, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")
+        mean = ops.mean(x, axis=(2, 3), keepdims=True)
+        variance = ops.var(x, axis=(2, 3), keepdims=True)
+        return ops.cast((x - mean) * ops.rsqrt(variance + self.epsilon), self.compute_dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "epsilon": self.epsilon}

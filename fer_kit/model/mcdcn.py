@@ -20,7 +20,8 @@ of eq. 8 can weight them: ``CE(fused) + lambda1 * CE(global) + lambda2 * CE(loca
 Our choices where the paper is silent:
 
 * the face stream standardizes every frame per colour channel over its pixels (a
-  ``LayerNormalization`` over height and width, without learned scale or offset). A change
+  :class:`~fer_kit.model.blocks.FrameStandardization` over height and width, without learned scale or
+  offset). A change
   of exposure or colour cast within a clip then leaves the input unchanged, so the
   stream's early layers see the face's shape and its movement, not the lighting. On the
   synthetic Table-3 clips (``benchmarks/ablation.py``, ``lite``) the face stream's training
@@ -48,7 +49,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from fer_kit.model.blocks import CNNBlock
+from fer_kit.model.blocks import CNNBlock, FrameStandardization
 from fer_kit.presets import Preset, get_preset
 
 FACES = "faces"
@@ -88,7 +89,7 @@ def conv_stream(
         raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     x = layers.Rescaling(1.0 / 255.0, name=f"{name}_scale")(inputs)
     if standardize:
-        x = layers.LayerNormalization(axis=(2, 3), center=False, scale=False, epsilon=1e-4, name=f"{name}_standardize")(x)
+        x = FrameStandardization(epsilon=1e-4, name=f"{name}_standardize")(x)
     x = layers.Conv3D(
         preset.widths[0], kernel_size, padding="same", kernel_initializer="he_normal", name=f"{name}_stem"
     )(x)
