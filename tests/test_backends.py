@@ -143,9 +143,13 @@ def test_the_numpy_feed_augments_as_the_tf_pipeline_does(tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", [pytest.param("tensorflow"), *OTHER_BACKENDS[:1]])
-def test_the_gpu_benchmark_runs_on_a_backend_and_counts_the_work(backend, tmp_path) -> None:
-    """``benchmarks/gpu.py`` on the CPU: one JSON object, FLOPs counted from the model, rates measured."""
+def test_the_gpu_benchmark_runs_and_counts_the_work(tmp_path) -> None:
+    """``benchmarks/gpu.py`` on the CPU: one JSON object, FLOPs counted from the model, rates measured.
+
+    On TensorFlow, the fastest backend here; the script has no backend-specific code besides the
+    device and memory queries, and the JAX path of the model is covered by the tests above.
+    """
+    backend = "tensorflow"
     script = TESTS.parent / "benchmarks" / "gpu.py"
     out = subprocess.run([sys.executable, str(script), "--preset", "tiny", "--backend", backend, "--steps", "2",
                           "--warmup", "1", "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
