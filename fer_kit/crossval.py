@@ -96,6 +96,33 @@ def summarize(folds: list[dict], pooled: dict) -> dict:
     }
 
 
+def run_fold(config, number: int, subjects: list[str], plots: bool = True, mirror: bool = False,
+             verbose: int | str = 0) -> tuple[dict, pd.DataFrame]:
+    """Train and score one fold (its run folder is ``config.out``): ``(record, predictions table)``.
+
+    A task of its own, so a cluster can run the folds in parallel; a fold already trained is
+    reused (:func:`fer_kit.training.train.train` resumes or keeps a finished run).
+    """
+    from fer_kit.evaluate import evaluate_run
+    from fer_kit.training.train import train
+
+    fold_started = time.perf_counter()
+    run = train(config, verbose=verbose)
+    metrics = evaluate_run(run, plots=plots, mirror=mirror)
+    summary = json.loads((run / "summary.json").read_text())
+    record = {
+        "fold": number,
+        "test_subjects": subjects,
+        "clips": metrics["clips"],
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "epochs_run": summary.get("epochs_run"),
+        "seconds": round(time.perf_counter() - fold_started, 1),
+    }
+    table = pd.read_csv(Path(metrics["output_dir"]) / "predictions.csv")
+    return record, table.assign(fold=number)
+
+
 def cross_validate(
     config,
     folds: int = 10,
@@ -104,45 +131,48 @@ def cross_validate(
     plots: bool = True,
     verbose: int | str = 0,
     on_fold: Callable[[int, dict], None] | None = None,
+    scheduler: str | None = None,
 ) -> dict:
     """Run the ``folds``-fold cross-validation of ``config`` (a :class:`fer_kit.training.train.TrainConfig`) (module doc).
 
     ``config.out`` is the cross-validation folder; ``config.test_subjects`` is replaced fold
     by fold. ``mirror`` scores each clip averaged with its mirror image. ``on_fold(number,
-    metrics)`` is called after each fold. Returns the content of ``OUT/cv.json``.
+    metrics)`` is called after each fold. With ``scheduler`` (a Dask scheduler's address) the
+    folds run as tasks on that cluster, in parallel (:mod:`fer_kit.executors`; ``OUT`` and the
+    cache must be on storage the workers share). Returns the content of ``OUT/cv.json``.
     """
-    from fer_kit.evaluate import classification_metrics, evaluate_run
+    from fer_kit.evaluate import classification_metrics
     from fer_kit.training.clipset import select_clips
     from fer_kit.training.runfolder import write_json
-    from fer_kit.training.train import train
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     clips = select_clips(config.cache, config.classes, config.min_valid_fraction)
     plan = _plan(out, clips.rows, folds, fold_seed, str(config.cache))
-    fold_metrics, tables = [], []
     started = time.perf_counter()
-    for number, subjects in enumerate(plan):
-        fold_config = replace(config, out=str(out / f"fold-{number:02d}"), test_subjects=tuple(subjects),
-                              classes=tuple(clips.classes))
-        fold_started = time.perf_counter()
-        run = train(fold_config, verbose=verbose)
-        metrics = evaluate_run(run, plots=plots, mirror=mirror)
-        summary = json.loads((run / "summary.json").read_text())
-        record = {
-            "fold": number,
-            "test_subjects": subjects,
-            "clips": metrics["clips"],
-            "accuracy": metrics["accuracy"],
-            "macro_f1": metrics["macro_f1"],
-            "epochs_run": summary.get("epochs_run"),
-            "seconds": round(time.perf_counter() - fold_started, 1),
-        }
-        fold_metrics.append(record)
-        table = pd.read_csv(Path(metrics["output_dir"]) / "predictions.csv")
-        tables.append(table.assign(fold=number))
-        if on_fold is not None:
-            on_fold(number, record)
+    jobs = [(replace(config, out=str(out / f"fold-{number:02d}"), test_subjects=tuple(subjects),
+                     classes=tuple(clips.classes)), number, list(subjects)) for number, subjects in enumerate(plan)]
+    done: dict[int, tuple[dict, pd.DataFrame]] = {}
+    if scheduler:  # one fold per task on a Dask cluster; the fold folders are on storage the workers share
+        from concurrent.futures import as_completed
+
+        from fer_kit.executors import task_executor
+
+        with task_executor(0, scheduler) as executor:
+            futures = {executor.submit(run_fold, job, number, subjects, plots, mirror, verbose): number
+                       for job, number, subjects in jobs}
+            for future in as_completed(futures):
+                record, table = future.result()
+                done[futures[future]] = (record, table)
+                if on_fold is not None:
+                    on_fold(futures[future], record)
+    else:
+        for job, number, subjects in jobs:
+            done[number] = run_fold(job, number, subjects, plots, mirror, verbose)
+            if on_fold is not None:
+                on_fold(number, done[number][0])
+    fold_metrics = [done[number][0] for number in sorted(done)]
+    tables = [done[number][1] for number in sorted(done)]
     predictions = pd.concat(tables, ignore_index=True)
     lookup = {name: i for i, name in enumerate(clips.classes)}
     pooled = classification_metrics(

@@ -8,8 +8,8 @@ from pathlib import Path
 from fer_kit.config import PACKAGE_DIR
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "labels", "presets", "config", "atomic"),
-    ("images",),
+    ("errors", "labels", "presets", "config", "atomic", "workers", "progress", "logs"),
+    ("images", "executors"),
     ("face",),
     ("clips", "datasets"),
     ("model",),

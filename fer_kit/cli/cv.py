@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="validation fraction of each fold's training subjects (default: 0, none)")
     parser.add_argument("--mirror", action="store_true", help="score each clip averaged with its mirror image")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="run one fold per task on this Dask scheduler (tcp://HOST:8786; default: "
+                        "$FER_KIT_SCHEDULER, else here, one fold after another); --out and the cache on shared storage")
     parser.add_argument("--json", action="store_true", help="print cv.json as one JSON object")
     parser.set_defaults(handler=run)
 
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--folds must be at least 2")
     config = training_config(args, out=args.out, val_size=args.val_size)
     from fer_kit.crossval import cross_validate  # TensorFlow: only once the arguments are known to be good
+    from fer_kit.executors import scheduler_address
 
     def report(number: int, fold: dict) -> None:
         print(f"fold {number + 1}/{args.folds}: accuracy {100 * fold['accuracy']:.1f}%, macro-F1 "
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     with contextlib.redirect_stdout(sys.stderr):
         result = cross_validate(config, folds=args.folds, fold_seed=args.fold_seed, mirror=args.mirror,
-                                plots=not args.no_plots, on_fold=report)
+                                plots=not args.no_plots, on_fold=report, scheduler=scheduler_address(args.scheduler))
     if args.json:
         print_json(result)
     else:

@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, help="crop size S (overrides the preset)")
     parser.add_argument("--frames", type=int, help="frames per clip (overrides the preset; paper: 16)")
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: 1)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="run the tasks on this Dask scheduler (tcp://HOST:8786; default: $FER_KIT_SCHEDULER, "
+                        "else this machine); inputs and outputs must be on storage the workers share")
     parser.add_argument("--detect-every", type=int, default=5, help="run the face detector every K frames (default: 5)")
     parser.add_argument(
         "--window-seconds", type=float, help="take the frames from a window of this many seconds (default: whole clip)"
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from fer_kit.clips.preprocess import PreprocessSettings
     from fer_kit.datasets import index_dataset
     from fer_kit.errors import InputFileError
+    from fer_kit.executors import scheduler_address
 
     from ._shared import print_json
 
@@ -74,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
     index = index_dataset(args.root, args.dataset)
     if args.limit:
         index = index.head(args.limit)
-    print(f"preprocessing {len(index)} videos into {args.out} ({args.workers} worker(s))", file=sys.stderr)
-    report = build_cache(index, args.out, settings, workers=args.workers, progress=not args.no_progress)
+    scheduler = scheduler_address(args.scheduler)
+    where = f"the Dask cluster at {scheduler}" if scheduler else f"{args.workers} worker(s)"
+    print(f"preprocessing {len(index)} videos into {args.out} ({where})", file=sys.stderr)
+    report = build_cache(index, args.out, settings, workers=args.workers, progress=not args.no_progress,
+                         scheduler=scheduler)
     if args.json:
         print_json(report.to_dict())
     else:

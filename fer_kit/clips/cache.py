@@ -20,6 +20,11 @@
   landmark model once. Scripts that call this with
   ``workers > 1`` need the usual ``if __name__ == "__main__":`` guard. Bad inputs (missing, unreadable,
   no face ...) are listed in the report and in ``failures.csv``; the rest completes.
+- With ``scheduler`` (a Dask scheduler's address) every clip is a task on that cluster
+  (:mod:`fer_kit.executors`): the workers read the videos and write the clips by path, so the
+  cache must be on storage they share. The clips are the same bytes as a local run's; a task
+  whose worker died runs again elsewhere, and the temporary files such a worker left are
+  removed when the job ends.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import json
 import re
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -166,13 +171,8 @@ def _clip_name(row: dict, key: str) -> str:
 
 # ---------------------------------------------------------------- worker side
 def _init_worker() -> None:
-    """Helper process start: stop with the parent (:func:`fer_kit.workers.become_worker`), one OpenCV thread
-    (the processes are the parallelism), the model loaded once."""
+    """Helper process start: one OpenCV thread (the processes are the parallelism), the model loaded once."""
     import cv2
-
-    from fer_kit.workers import become_worker
-
-    become_worker()
 
     cv2.setNumThreads(1)
     from fer_kit.face.landmarks import load_predictor
@@ -242,7 +242,7 @@ def build_cache(
     settings: PreprocessSettings | None = None,
     workers: int = 1,
     progress: bool = True,
-    context: str = "spawn",
+    scheduler: str | None = None,
 ) -> CacheReport:
     """Preprocess every row of a dataset index into ``out_dir`` (module doc); returns a :class:`CacheReport`."""
     started = time.perf_counter()
@@ -298,7 +298,7 @@ def build_cache(
     failed_rows: set[int] = set()
     bar = _progress(len(todo), progress and bool(todo))
     try:
-        for position, result in _run(todo, workers, context):
+        for position, result in _run(todo, workers, scheduler):
             bar.update(1)
             if "error" in result:
                 failed_rows.add(position)
@@ -333,35 +333,43 @@ def build_cache(
         if clip_file.name not in keep:
             clip_file.unlink()
             report.removed_stale += 1
+    _remove_temp_files(clips_dir, older_than=0.0)  # a killed worker's leftovers (its task ran again elsewhere)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _run(todo: list[tuple[int, dict]], workers: int, context: str):
+def _run(todo: list[tuple[int, dict]], workers: int, scheduler: str | None = None):
     """Yield ``(position, result)`` as tasks finish.
 
-    ``workers`` counts this process too: it works through the queue itself while
-    ``workers - 1`` spawned processes start up (about a second each: imports and the
-    landmark model) and join in, so starting the pool costs no idle time.
+    On this machine ``workers`` counts this process too: it works through the queue itself
+    while ``workers - 1`` spawned processes start up (about a second each: imports and the
+    landmark model) and join in, so starting the pool costs no idle time. With a Dask
+    ``scheduler`` every task goes to the cluster (:func:`fer_kit.executors.task_executor`);
+    a task whose worker died runs again on another.
     """
     if not todo:
+        return
+    from fer_kit.executors import task_executor
+
+    if scheduler:
+        with task_executor(0, scheduler) as executor:
+            futures = {executor.submit(_build_one, task): position for position, task in todo}
+            for future in as_completed(futures):
+                yield futures[future], _result(future)
         return
     queue = list(todo)
     if workers <= 1 or len(todo) == 1:
         for position, task in queue:
             yield position, _build_one(task)
         return
-    import multiprocessing
-
     import cv2
 
-    ctx = multiprocessing.get_context(context)
     helpers = min(workers, len(todo)) - 1
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # the processes are the parallelism; OpenCV threads would only compete with them
-    with ProcessPoolExecutor(max_workers=helpers, mp_context=ctx, initializer=_init_worker) as pool:
-        pending: dict[Future, int] = {}
-        try:
+    try:
+        with task_executor(helpers, initializer=_init_worker) as pool:
+            pending: dict[Future, int] = {}
             while queue or pending:
                 # Keep two tasks per helper queued (so an interrupt stops quickly) ...
                 while queue and len(pending) < 2 * helpers:
@@ -375,19 +383,17 @@ def _run(todo: list[tuple[int, dict]], workers: int, context: str):
                 else:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    position = pending.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as error:  # a worker died (e.g. out of memory)
-                        result = {"error": f"worker failed: {type(error).__name__}: {error}"}
-                    yield position, result
-        except BaseException:  # Ctrl-C, SIGTERM (fer_kit.workers.Interrupted) or a failure here
-            from fer_kit.workers import stop_pool
+                    yield pending.pop(future), _result(future)
+    finally:
+        cv2.setNumThreads(threads)
 
-            stop_pool(pool)
-            raise
-        finally:
-            cv2.setNumThreads(threads)
+
+def _result(future: Future) -> dict:
+    """A task's result, or ``{"error": ...}`` when its worker failed (e.g. ran out of memory)."""
+    try:
+        return future.result()
+    except Exception as error:
+        return {"error": f"worker failed: {type(error).__name__}: {error}"}
 
 
 INDEX_REQUIRED_COLUMNS = ("path", "label", "subject")
