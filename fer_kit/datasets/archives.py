@@ -6,7 +6,6 @@ import hashlib
 import shutil
 import tarfile
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from fer_kit.atomic import atomic_path
@@ -131,12 +130,3 @@ def _member_sizes(archive: Path) -> dict[str, int]:
             return {i.filename: i.file_size for i in z.infolist()}
     with tarfile.open(archive) as t:
         return {m.name: m.size for m in t.getmembers() if m.isfile()}
-
-
-def find_archives(folder: str | Path, patterns: Iterable[str]) -> list[Path]:
-    """Archives in ``folder`` whose names match any of the glob ``patterns`` (case-insensitive), sorted."""
-    folder = Path(folder)
-    lowered = [p.lower() for p in patterns]
-    import fnmatch
-
-    return sorted(p for p in folder.iterdir() if p.is_file() and any(fnmatch.fnmatch(p.name.lower(), g) for g in lowered))
