@@ -155,3 +155,17 @@ class PipelineInfo:
     batches: int
     frames: int
     size: int
+
+
+def pipeline_mode(clips: ClipSet, memory_limit_mb: float, mode: str = "auto") -> tuple[str, int, int]:
+    """``(mode, frames, size)`` of an input pipeline over ``clips``: ``memory`` (decode once) or ``stream``.
+
+    ``auto`` picks ``memory`` when the decoded clips fit in ``memory_limit_mb``; the same rule
+    for the ``tf.data`` pipeline and the ``PyDataset`` feed.
+    """
+    frames, size = clip_shape(clips.paths[0])
+    if mode == "auto":
+        mode = "memory" if clips_nbytes(len(clips.paths), frames, size) <= memory_limit_mb * 2**20 else "stream"
+    if mode not in ("memory", "stream"):
+        raise UsageError(f"unknown pipeline mode {mode!r}; choose auto, memory or stream")
+    return mode, frames, size

@@ -31,10 +31,9 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from fer_kit.errors import UsageError
 from fer_kit.model.mcdcn import FACES, LOCAL_MAPS
 from fer_kit.model.trajectory import LANDMARKS
-from fer_kit.training.clipset import ClipSet, PipelineInfo, clip_shape, clips_nbytes, load_clip_arrays, read_clip_arrays
+from fer_kit.training.clipset import ClipSet, PipelineInfo, load_clip_arrays, pipeline_mode, read_clip_arrays
 from fer_kit.training.config import ROTATION_DEGREES
 
 INTERPOLATION = "BILINEAR"
@@ -139,11 +138,7 @@ def make_dataset(
     """
     paths = clips.paths
     labels = clips.labels
-    frames, size = clip_shape(paths[0])
-    if mode == "auto":
-        mode = "memory" if clips_nbytes(len(paths), frames, size) <= memory_limit_mb * 2**20 else "stream"
-    if mode not in ("memory", "stream"):
-        raise UsageError(f"unknown pipeline mode {mode!r}; choose auto, memory or stream")
+    mode, frames, size = pipeline_mode(clips, memory_limit_mb, mode)
     n = len(paths)
     parallel = workers or tf.data.AUTOTUNE
 

@@ -18,11 +18,10 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from fer_kit.errors import UsageError
 from fer_kit.face.groups import MIRROR_68
 from fer_kit.model.mcdcn import FACES, LOCAL_MAPS
 from fer_kit.model.trajectory import LANDMARKS
-from fer_kit.training.clipset import ClipSet, PipelineInfo, clip_shape, clips_nbytes, load_clip_arrays, read_clip_arrays
+from fer_kit.training.clipset import ClipSet, PipelineInfo, load_clip_arrays, pipeline_mode, read_clip_arrays
 from fer_kit.training.config import ROTATION_DEGREES
 
 
@@ -142,11 +141,7 @@ def make_feed(
     mode: str = "auto",
 ) -> tuple[ClipFeed, PipelineInfo]:
     """:func:`fer_kit.training.data.make_dataset`'s batches as a :class:`ClipFeed` (same arguments, same info)."""
-    frames, size = clip_shape(clips.paths[0])
-    if mode == "auto":
-        mode = "memory" if clips_nbytes(len(clips.paths), frames, size) <= memory_limit_mb * 2**20 else "stream"
-    if mode not in ("memory", "stream"):
-        raise UsageError(f"unknown pipeline mode {mode!r}; choose auto, memory or stream")
+    mode, frames, size = pipeline_mode(clips, memory_limit_mb, mode)
     feed = ClipFeed(clips, inputs, outputs, batch_size, training, augment, flip, rotations, weights, seed,
                     in_memory=mode == "memory", workers=workers)
     return feed, PipelineInfo(mode=mode, clips=len(clips.paths), batches=len(feed), frames=frames, size=size)
