@@ -1,14 +1,18 @@
-"""Time to grade a class: N submissions of one course notebook with 1 and 2 workers; prints one JSON object.
+"""Time to grade a class: N submissions of one course notebook with 1 and 2 workers, with and without the
+bubblewrap sandbox; prints one JSON object.
 
     python benchmarks/grading.py                                # 10 x 02_wrinkle_regions, workers 1 and 2
     python benchmarks/grading.py --assignment 03_cnn_blocks --students 4 --workers 2
     python benchmarks/grading.py --assignment toy               # the grader's own overhead (tiny test notebook)
+    python benchmarks/grading.py --assignment toy --sandbox on  # only sandboxed runs
 
 Every student hands in the instructor's solution notebook (the worst case: every cell runs), so
 the numbers are the cost of running the notebook headless with the ``tiny`` preset, plus the
-grader's own overhead (a fresh kernel per student, sandbox copies, the checks' references).
-Each configuration grades from scratch into its own folder, including the solution runs the
-assignment starts with (``solution_seconds``, one per worker, run side by side).
+grader's own overhead (a fresh kernel per student, sandbox set-up and copies, the checks' references).
+Each configuration grades from scratch into its own folder, including the solution run the
+assignment starts with (``solution_seconds``). ``--sandbox both`` (the default where bwrap works)
+grades each worker count with and without the sandbox and reports ``sandbox_overhead``: the extra
+seconds per student and the ratio of the class times.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "fixtures" / "grading"
@@ -45,11 +50,21 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--timeout", type=float, default=900.0, help="per-notebook limit in seconds")
     parser.add_argument("--keep", default=None, help="keep the gradebooks in this folder (default: a temp folder)")
+    parser.add_argument("--sandbox", choices=("on", "off", "both"), default=None,
+                        help="grade in the bubblewrap sandbox, without it, or both (default: both where bwrap works)")
     args = parser.parse_args()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fer_kit.grading import get_assignment
     from fer_kit.grading.runner import grade_class
+    from fer_kit.grading.sandbox import bubblewrap_problem
+
+    problem = bubblewrap_problem()
+    choice = args.sandbox or ("off" if problem else "both")
+    if choice != "off" and problem:
+        print(f"no sandbox here: {problem}", file=sys.stderr)
+        return 2
+    modes = {"on": [True], "off": [False], "both": [False, True]}[choice]
 
     notebook, name = _source(args.assignment)
     assignment = get_assignment(name)
@@ -62,26 +77,15 @@ def main() -> int:
 
     runs = []
     for workers in args.workers:
-        out = work / f"workers{workers}" / "gradebook.csv"
-        shutil.rmtree(out.parent, ignore_errors=True)
-        start = time.perf_counter()
-        report = grade_class(subs, assignment, out, timeout=args.timeout, workers=workers, rerun=True,
-                             log=lambda message: print(message, file=sys.stderr, flush=True))
-        seconds = time.perf_counter() - start
-        statuses: dict[str, int] = {}
-        for record in report.records:
-            statuses[record.status] = statuses.get(record.status, 0) + 1
-        runs.append({
-            "workers": workers,
-            "seconds": round(seconds, 1),
-            "solution_seconds": round(report.solution_seconds, 1),
-            "students_seconds": round(seconds - report.solution_seconds, 1),
-            "seconds_per_student": round((seconds - report.solution_seconds) / args.students, 1),
-            "notebook_seconds_mean": round(sum(r.seconds for r in report.records) / len(report.records), 1),
-            "statuses": statuses,
-            "mean_score": round(sum(r.score for r in report.records) / len(report.records), 2),
-            "max_points": assignment.max_points,
-        })
+        for sandbox in modes:
+            out = work / f"workers{workers}-{'sandbox' if sandbox else 'nosandbox'}" / "gradebook.csv"
+            shutil.rmtree(out.parent, ignore_errors=True)
+            start = time.perf_counter()
+            report = grade_class(subs, assignment, out, timeout=args.timeout, workers=workers, rerun=True,
+                                 log=lambda message: print(message[:300], file=sys.stderr, flush=True),
+                                 sandbox=sandbox)
+            seconds = time.perf_counter() - start
+            runs.append(_run_summary(report, workers, sandbox, seconds, args.students, assignment.max_points))
     result = {
         "benchmark": "grading",
         "assignment": assignment.name,
@@ -93,12 +97,47 @@ def main() -> int:
         "load_average_1min": round(os.getloadavg()[0], 2),
         "runs": runs,
     }
-    if len(runs) >= 2 and runs[1]["seconds"]:
-        result["speedup"] = round(runs[0]["seconds"] / runs[1]["seconds"], 2)
+    same = [run for run in runs if run["sandbox"] is modes[-1]]  # workers 1 vs 2, sandboxed where it ran
+    if len(same) >= 2 and same[1]["seconds"]:
+        result["speedup"] = round(same[0]["seconds"] / same[1]["seconds"], 2)
+    if len(modes) == 2:
+        overhead = []
+        for workers in args.workers:
+            off, on = (next(r for r in runs if r["workers"] == workers and r["sandbox"] is mode) for mode in modes)
+            overhead.append({
+                "workers": workers,
+                "seconds_without": off["seconds"], "seconds_with": on["seconds"],
+                "ratio": round(on["seconds"] / off["seconds"], 3) if off["seconds"] else None,
+                "extra_seconds_per_student": round((on["students_seconds"] - off["students_seconds"])
+                                                   / args.students, 2),
+                "notebook_seconds_mean_without": off["notebook_seconds_mean"],
+                "notebook_seconds_mean_with": on["notebook_seconds_mean"],
+            })
+        result["sandbox_overhead"] = overhead
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _run_summary(report: Any, workers: int, sandbox: bool, seconds: float, students: int,
+                 max_points: float) -> dict:
+    """One configuration's numbers (``report``: the :class:`~fer_kit.grading.runner.ClassReport`)."""
+    statuses: dict[str, int] = {}
+    for record in report.records:
+        statuses[record.status] = statuses.get(record.status, 0) + 1
+    return {
+        "workers": workers,
+        "sandbox": sandbox,
+        "seconds": round(seconds, 1),
+        "solution_seconds": round(report.solution_seconds, 1),
+        "students_seconds": round(seconds - report.solution_seconds, 1),
+        "seconds_per_student": round((seconds - report.solution_seconds) / students, 1),
+        "notebook_seconds_mean": round(sum(r.seconds for r in report.records) / len(report.records), 2),
+        "statuses": statuses,
+        "mean_score": round(sum(r.score for r in report.records) / len(report.records), 2),
+        "max_points": max_points,
+    }
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "grade",
         help="grade submitted notebooks: run each with papermill in its own sandbox, check, write a gradebook",
         description="Run every submitted notebook (SUBMISSIONS/<student>.ipynb, or one folder per student) "
-        "with papermill, the grading parameters (preset tiny) and a fresh python3 kernel, each in its own "
-        "temporary working folder with a time limit; apply the assignment's checks; write GRADEBOOK.csv, "
-        "one feedback Markdown per student in GRADEBOOK_feedback/ and the executed notebooks in "
-        "GRADEBOOK_runs/. A re-run keeps the students whose submission did not change.",
+        "with papermill, the grading parameters (preset tiny) and a fresh python3 kernel, each in a "
+        "bubblewrap sandbox of its own (no network, no access to other students, the gradebook or the "
+        "instructor's solution, read-only system and kit) with time, memory and size limits; apply the "
+        "assignment's checks; write GRADEBOOK.csv, one feedback Markdown per student in GRADEBOOK_feedback/ "
+        "and the executed notebooks in GRADEBOOK_runs/. A re-run keeps the students whose submission, "
+        "grader and relevant limits did not change.",
     )
     parser.add_argument("submissions", metavar="SUBMISSIONS", help="folder of submitted notebooks")
     parser.add_argument("--assignment", required=True, metavar="NAME",
@@ -27,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="wall-clock seconds allowed per notebook (default 600)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="notebooks run at the same time (default 1)")
+    parser.add_argument("--memory-limit", type=float, default=8.0, metavar="GB",
+                        help="memory per notebook process (RLIMIT_DATA; default 8)")
+    parser.add_argument("--allow-read", action="append", default=[], metavar="DIR",
+                        help="a folder the notebooks may read inside the sandbox (e.g. a real dataset); repeatable")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run the notebooks without bubblewrap, as your user (only for notebooks you trust)")
     parser.add_argument("--rerun", action="store_true", help="grade every submission again, even unchanged ones")
     parser.add_argument("--json", action="store_true", help="print a summary as one JSON object")
     parser.set_defaults(handler=run)
@@ -40,18 +48,20 @@ def run(args: argparse.Namespace) -> int:
     from fer_kit.errors import FerKitError
     from fer_kit.grading import get_assignment
     from fer_kit.grading.runner import grade_class
+    from fer_kit.grading.sandbox import GiB, Limits
 
     from ._shared import print_json
 
-    if args.timeout <= 0 or args.workers < 1:
-        raise FerKitError("--timeout must be positive and --workers at least 1")
+    if args.timeout <= 0 or args.workers < 1 or args.memory_limit <= 0:
+        raise FerKitError("--timeout and --memory-limit must be positive and --workers at least 1")
     assignment = get_assignment(args.assignment)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     report = grade_class(args.submissions, assignment, args.out, timeout=args.timeout, workers=args.workers,
-                         rerun=args.rerun, log=log)
+                         rerun=args.rerun, log=log, sandbox=not args.no_sandbox,
+                         limits=Limits(memory=int(args.memory_limit * GiB)), read_only=args.allow_read)
     if args.json:
         print_json(report.to_dict())
     else:

@@ -1,34 +1,40 @@
-"""Grade one submission, or a whole class: run each notebook in its own sandbox, then check it.
+"""Grade one submission, or a whole class: run each notebook in a sandbox of its own, then check it.
 
 For every submission :func:`grade_submission`
 
 1. vets the file (:func:`~fer_kit.grading.submissions.vet_notebook`): an empty or malformed
    notebook is ``invalid``, one released for another assignment is ``wrong assignment``;
-2. runs it headless with the grading parameters in a fresh temporary folder of its own, with
-   a wall-clock limit (:func:`~fer_kit.grading.sandbox.run_sandboxed`), giving it a private
-   copy, inside that folder, of the work folder the instructor's solution run left (data,
-   caches, trained runs: the kit keys none of them on where the work folder is, so the copy is
-   reused as it is);
-3. runs the checks on what it recorded (whatever was recorded before an error or the time
-   limit still counts) and names the status: ``ok``, ``error``, ``not implemented``,
-   ``timeout``, ``invalid`` or ``wrong assignment``.
+2. runs it headless with the grading parameters in a bubblewrap sandbox of its own, with a
+   wall-clock limit and resource limits (:func:`~fer_kit.grading.sandbox.run_sandboxed`),
+   giving it a private copy, inside that sandbox, of the work folder the instructor's solution
+   run left (data, caches, trained runs: the kit keys none of them on where the work folder is,
+   so the copy is reused as it is);
+3. runs the checks (in the grader, outside the sandbox) on what it recorded, read back with
+   size limits (whatever was recorded before an error or the time limit still counts) and names
+   the status: ``ok``, ``error``, ``not implemented``, ``timeout``, ``invalid`` or ``wrong assignment``.
 
 :func:`grade_class` does that for every student of a submissions folder with a pool of
-workers (threads, each waiting on its own notebook process), after running the solution once
-(:func:`solution_reference`) when the assignment asks for it. It writes each student's record,
-feedback and the gradebook as soon as the student is graded, and on a re-run skips the students
-whose submission (by content hash) and grader are unchanged.
+workers (threads, each waiting on its own sandbox), after running the solution once
+(:func:`solution_reference`) when the assignment asks for it. Each hand-in is first taken in
+(:func:`~fer_kit.grading.submissions.intake`: a read-only copy, hashed while copied) and graded
+from that copy. Only the grader writes the records, the feedback and the gradebook, as soon as
+each student is graded; none of them (nor the submissions, the solution and its results, the
+checks) is visible inside any sandbox. A re-run keeps the students whose record is still valid
+(:func:`~fer_kit.grading.record.reusable`): same submission hash and same grader fingerprint
+(:func:`grader_fingerprint`: the checks, the grading code, the kit version, the solution work),
+and an outcome that does not depend on changed limits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
+import hashlib
 import json
 import re
-import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +46,17 @@ from fer_kit.errors import FerKitError, InputFileError
 from .assignment import Assignment
 from .checks import CheckContext, CheckResult, run_checks
 from .gradebook import write_feedback, write_gradebook
-from .record import ERROR, INVALID, NOT_IMPLEMENTED, OK, TIMEOUT, GradeRecord
-from .sandbox import RunOutcome, kill_running, run_sandboxed
-from .submissions import Submission, content_hash, find_submissions, vet_notebook
+from .record import ERROR, INVALID, NOT_IMPLEMENTED, OK, TIMEOUT, GradeRecord, reusable
+from .sandbox import (
+    NO_SANDBOX_WARNING,
+    Isolation,
+    Limits,
+    RunOutcome,
+    kill_running,
+    require_bubblewrap,
+    run_sandboxed,
+)
+from .submissions import Submission, content_hash, copy_tree, find_submissions, intake, remove_tree, vet_notebook
 
 DEFAULT_TIMEOUT = 600.0
 
@@ -73,6 +87,59 @@ class ClassReport:
 
 
 # --------------------------------------------------------------------------------------------
+# Fingerprints and isolation
+# --------------------------------------------------------------------------------------------
+
+
+def kit_fingerprint() -> str:
+    """SHA-256 over the kit's version and the source of every ``fer_kit/**/*.py`` (the grading code and
+    everything the checks can import from the kit)."""
+    import fer_kit
+
+    root = Path(fer_kit.__file__).resolve().parent
+    digest = hashlib.sha256(f"fer-kit {fer_kit.__version__}\0".encode())
+    for path in sorted(root.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def solution_fingerprint(assignment: Assignment) -> str:
+    """What the solution run depends on: the assignment (checks, parameters, solution notebook) and the kit."""
+    return hashlib.sha256(f"{assignment.fingerprint()}\0{kit_fingerprint()}".encode()).hexdigest()[:16]
+
+
+def grader_fingerprint(assignment: Assignment, reference: Reference | None = None) -> str:
+    """The resume fingerprint of every record: the solution fingerprint plus the solution work's hash."""
+    work = reference.work_hash if reference is not None else ""
+    return hashlib.sha256(f"{solution_fingerprint(assignment)}\0{work}".encode()).hexdigest()[:16]
+
+
+def instructor_paths(assignment: Assignment) -> list[Path]:
+    """Instructor material no notebook may read: the kit's instructor notebooks and checks, this
+    assignment's solution notebook and checks module."""
+    import fer_kit
+    from fer_kit.config import NOTEBOOKS_DIR
+
+    kit = Path(fer_kit.__file__).resolve().parent
+    paths = [Path(NOTEBOOKS_DIR), kit / "grading" / "assignments"]
+    with contextlib.suppress(Exception):
+        paths.append(assignment.solution_path())
+    if assignment.source_file and Path(assignment.source_file).is_file():
+        paths.append(Path(assignment.source_file))
+    return paths
+
+
+def default_isolation(assignment: Assignment, hide: Iterable[Path] = (), sandbox: bool = True,
+                      read_only: Iterable[Path] = ()) -> Isolation:
+    """The :class:`Isolation` of a run: ``hide`` plus :func:`instructor_paths` hidden."""
+    return Isolation(sandbox, tuple([*hide, *instructor_paths(assignment)]), tuple(Path(p) for p in read_only))
+
+
+# --------------------------------------------------------------------------------------------
 # One submission
 # --------------------------------------------------------------------------------------------
 
@@ -81,21 +148,31 @@ class ClassReport:
 class Reference:
     """What the instructor's solution left for the class: its recorded results and its work folder.
 
-    Nobody writes into ``work_dir`` after the solution run: every student gets a full copy of it
-    in their own sandbox (:meth:`copy_to`; a notebook may append to or rewrite any file there,
-    so no links), which the kit reuses wherever it lies (dataset, cache keys and training runs
-    are location-free). Students graded at the same time therefore never share a folder.
+    ``work_dir`` is a read-only snapshot taken after the solution run, never mounted into a
+    sandbox; ``work_hash`` is its digest then. Every student gets a full copy of it in their own
+    sandbox (:meth:`copy_to`; a notebook may append to or rewrite any file there, so no links),
+    which the kit reuses wherever it lies (dataset, cache keys and training runs are
+    location-free), and the copy is checked against ``work_hash`` as it is made.
     """
 
     results: dict = field(default_factory=dict)
     work_dir: Path | None = None
+    work_hash: str = ""
 
     def copy_to(self, target: Path) -> Path:
-        """A private copy of the solution's work folder at ``target`` (modification times kept); return it."""
+        """A private, writable copy of the solution's work folder at ``target`` (modification times kept).
+
+        :class:`~fer_kit.errors.FerKitError` if the snapshot no longer has the hash it had after the
+        solution run (someone changed it: the solution is run again on the next ``fer-kit grade``).
+        """
         if self.work_dir is None:
             target.mkdir(parents=True, exist_ok=True)
-        else:
-            shutil.copytree(self.work_dir, target, symlinks=True)
+            return target
+        copied = copy_tree(self.work_dir, target, links="copy", writable=True)
+        if self.work_hash and copied.digest != self.work_hash:
+            remove_tree(target)
+            raise FerKitError("the solution's work folder changed since the solution run (its hash differs); "
+                              "grade again: the solution is run anew", self.work_dir)
         return target
 
 
@@ -105,6 +182,8 @@ def _status(outcome: RunOutcome, timeout: float) -> tuple[str, str]:
         running = outcome.running
         where = f" while running cell {running['cell']} (`{running['line']}`)" if running else ""
         status, note = TIMEOUT, f"stopped at the time limit of {timeout:g} s{where}"
+    elif outcome.stopped:
+        status, note = ERROR, outcome.stopped
     elif outcome.errors:
         first = outcome.errors[0]
         status = NOT_IMPLEMENTED if first["ename"] == "NotImplementedError" else ERROR
@@ -117,40 +196,55 @@ def _status(outcome: RunOutcome, timeout: float) -> tuple[str, str]:
         status, note = ERROR, f"the notebook could not run to its end: {outcome.error}"[:300]
     else:
         status, note = OK, ""
-    if outcome.results_problem:
-        note = f"{note}; {outcome.results_problem}" if note else outcome.results_problem
+    for problem in [outcome.results_problem, *outcome.problems]:
+        if problem:
+            note = f"{note}; {problem}" if note else problem
     return status, note
+
+
+def _depends_on_limits(outcome: RunOutcome) -> bool:
+    """Whether the outcome may change under other limits (see :attr:`GradeRecord.depends_on_limits`)."""
+    return (outcome.timed_out or bool(outcome.stopped) or not outcome.finished
+            or any(error["ename"] == "MemoryError" for error in outcome.errors))
 
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60] or "student"
 
 
-def _unrun(submission: Submission, assignment: Assignment, status: str, note: str, sha: str) -> GradeRecord:
+def run_limits(timeout: float, limits: Limits, isolation: Isolation) -> dict:
+    """The settings a record is graded under (:attr:`GradeRecord.limits`)."""
+    return {"timeout": float(timeout), "memory": int(limits.memory), "sandbox": bool(isolation.sandbox)}
+
+
+def _unrun(submission: Submission, assignment: Assignment, status: str, note: str, sha: str, grader: str = "",
+           limits: dict | None = None) -> GradeRecord:
     checks = [CheckResult(check.name, 0.0, check.points, False, "not run", check.description)
               for check in assignment.checks]
     return GradeRecord(submission.student, assignment.name, status, 0.0, assignment.max_points, checks, note,
-                       sha256=sha, grader=assignment.fingerprint(), submission=str(submission.path))
+                       sha256=sha, grader=grader or grader_fingerprint(assignment),
+                       submission=str(submission.handed_in), limits=dict(limits or {}))
 
 
 def _run(nb: Any, assignment: Assignment, label: str, timeout: float, reference: Reference | None,
-         folder: Path | None, keep: Path, work_dir: Path | None = None,
-         solution: bool = False) -> tuple[RunOutcome, list[CheckResult], str, str]:
+         folder: Path | None, keep: Path, isolation: Isolation, limits: Limits, runs_root: Path | None = None,
+         solution_work: Path | None = None) -> tuple[RunOutcome, list[CheckResult], str, str]:
     """Run ``nb`` in a new sandbox, check it, keep its executed copy, results and log under ``keep``.
 
-    ``work_dir`` is the work folder to hand the notebook (the solution's own); None gives a
-    private one inside the sandbox, ``sandbox/course-work``: a copy of the solution's work
-    folder with a ``reference``, else empty.
+    The notebook's work folder is a private copy of the solution's (with a ``reference``), else
+    empty. ``solution_work`` (the solution run): where to keep what the run left in its work
+    folder, as the read-only snapshot every student's copy is made from.
     """
-    sandbox = Path(tempfile.mkdtemp(prefix=f"fer-kit-grade-{_safe_name(label)}-"))
+    sandbox = Path(tempfile.mkdtemp(prefix=f"fer-kit-grade-{_safe_name(label)}-", dir=runs_root))
     try:
-        if work_dir is None:
-            work_dir = (reference or Reference()).copy_to(sandbox / "course-work")
-        parameters = dict(assignment.parameters)
-        parameters["work_dir"] = str(work_dir)
-        outcome = run_sandboxed(nb, assignment.name, sandbox, parameters, timeout, folder)
-        # the checks may read the solution's work folder (when this is the solution run: its own)
-        shared = reference.work_dir if reference is not None else (work_dir if solution else None)
+        fill = reference.copy_to if reference is not None and reference.work_dir is not None else None
+        outcome = run_sandboxed(nb, assignment.name, sandbox / "run", dict(assignment.parameters), timeout, folder,
+                                fill_work=fill, isolation=isolation, limits=limits)
+        shared = reference.work_dir if reference is not None else None
+        if solution_work is not None:
+            remove_tree(solution_work)
+            copy_tree(sandbox / "run" / "box" / "course-work", solution_work, links="copy", read_only=True)
+            shared = solution_work
         context = CheckContext(outcome.results, outcome.output_dir, dict(assignment.parameters),
                                reference.results if reference else {}, shared)
         checks = run_checks(assignment.checks, context)
@@ -158,13 +252,15 @@ def _run(nb: Any, assignment: Assignment, label: str, timeout: float, reference:
         for sub in ("executed", "results", "logs"):
             keep.joinpath(sub).mkdir(parents=True, exist_ok=True)
         if outcome.executed is not None:
-            shutil.copyfile(outcome.executed, keep / "executed" / f"{label}.ipynb")
+            write_text_atomic(keep / "executed" / f"{label}.ipynb", outcome.executed.read_text(encoding="utf-8",
+                                                                                                errors="replace"))
         if outcome.log is not None and outcome.log.is_file():
-            shutil.copyfile(outcome.log, keep / "logs" / f"{label}.log")
-        (keep / "results" / f"{label}.json").write_text(json.dumps(outcome.results, indent=1), encoding="utf-8")
+            write_text_atomic(keep / "logs" / f"{label}.log", outcome.log.read_text(encoding="utf-8",
+                                                                                      errors="replace"))
+        _write_json_atomic(keep / "results" / f"{label}.json", outcome.results)
         return outcome, checks, status, note
     finally:
-        shutil.rmtree(sandbox, ignore_errors=True)
+        remove_tree(sandbox)
 
 
 def grade_submission(
@@ -173,40 +269,58 @@ def grade_submission(
     state_dir: str | Path,
     timeout: float = DEFAULT_TIMEOUT,
     reference: Reference | None = None,
+    *,
+    isolation: Isolation | None = None,
+    limits: Limits | None = None,
+    grader: str = "",
+    runs_root: Path | None = None,
 ) -> GradeRecord:
     """Vet, run (sandboxed, time-limited) and check one submission; never raises for a bad submission.
 
     ``state_dir`` receives the executed notebook, the recorded results and the run log as
     ``executed/<student>.ipynb``, ``results/<student>.json`` and ``logs/<student>.log``.
     ``reference`` is the solution run: the notebook works in its own copy of the solution's work
-    folder (in its sandbox), and the checks see the solution's results.
+    folder (in its sandbox), and the checks see the solution's results. ``isolation`` defaults
+    to a bubblewrap sandbox hiding the instructor material (:func:`default_isolation`),
+    ``grader`` to :func:`grader_fingerprint`. :class:`~fer_kit.grading.sandbox.SandboxError`
+    (the grader's problem) when the sandbox cannot be set up.
     """
     state_dir = Path(state_dir)
+    isolation = isolation or default_isolation(assignment, [state_dir])
+    if isolation.sandbox:
+        require_bubblewrap()
+    limits = limits or Limits()
+    grader = grader or grader_fingerprint(assignment, reference)
+    settings = run_limits(timeout, limits, isolation)
     sha = content_hash(submission)
     if submission.notebook is None:
-        return _unrun(submission, assignment, INVALID, submission.problem or "no notebook found", sha)
+        return _unrun(submission, assignment, INVALID, submission.problem or "no notebook found", sha, grader,
+                      settings)
     status, reason, nb = vet_notebook(submission.notebook, assignment)
     if status != OK:
-        return _unrun(submission, assignment, status, reason, sha)
+        return _unrun(submission, assignment, status, reason, sha, grader, settings)
     started = time.monotonic()
     outcome, checks, status, note = _run(nb, assignment, submission.student, timeout, reference,
-                                         submission.folder, state_dir)
+                                         submission.folder, state_dir, isolation, limits, runs_root)
     score = round(sum(check.points for check in checks), 4)
     executed = state_dir / "executed" / f"{submission.student}.ipynb"
     return GradeRecord(submission.student, assignment.name, status, score, assignment.max_points, checks, note,
-                       outcome.errors, round(time.monotonic() - started, 2), sha, assignment.fingerprint(),
-                       str(submission.path), str(executed) if outcome.executed else "")
+                       outcome.errors, round(time.monotonic() - started, 2), sha, grader,
+                       str(submission.handed_in), str(executed) if outcome.executed else "", settings,
+                       _depends_on_limits(outcome))
 
 
 def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: float,
-                       log: Callable[[str], None] | None = None) -> Reference | None:
-    """Run the instructor's solution once; None without a solution run.
+                       log: Callable[[str], None] | None = None, *, isolation: Isolation | None = None,
+                       limits: Limits | None = None, runs_root: Path | None = None) -> Reference | None:
+    """Run the instructor's solution once (in a sandbox, like a student); None without a solution run.
 
-    Its work folder and results are kept in ``state_dir/solution/`` while the grader is
-    unchanged. :class:`~fer_kit.errors.FerKitError` when the solution does not run cleanly:
-    grading against a broken reference would be unfair. A solution that the checks do not give
-    full marks is reported through ``log`` (the checks or the notebook need a look) but does not
-    stop the grading.
+    Its results and the read-only snapshot of its work folder are kept in ``state_dir/solution/``
+    (``solution.json``, ``work/``) and reused while the solution fingerprint is unchanged and the
+    snapshot still has the hash it had. :class:`~fer_kit.errors.FerKitError` when the solution
+    does not run cleanly: grading against a broken reference would be unfair. A solution that
+    the checks do not give full marks is reported through ``log`` (the checks or the notebook need
+    a look) but does not stop the grading.
     """
     if not assignment.solution_run:
         return None
@@ -220,17 +334,24 @@ def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: f
     if stamp.is_file():
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(stamp.read_text(encoding="utf-8"))
-    if data.get("grader") == assignment.fingerprint() and data.get("complete") is True and work.is_dir():
-        return Reference(data.get("results", {}), work)
+    fingerprint = solution_fingerprint(assignment)
+    if data.get("grader") == fingerprint and data.get("complete") is True and work.is_dir() and data.get("work_hash"):
+        with contextlib.suppress(OSError):
+            if copy_tree(work, None, links="copy").digest == data["work_hash"]:
+                return Reference(data.get("results", {}), work, data["work_hash"])
+        log("the solution's work folder changed since its run: running the solution again")
     status, reason, nb = vet_notebook(path, assignment)
     if status != OK:
         raise FerKitError(f"the solution notebook cannot be graded: {reason}", path)
     log(f"running the solution {path.name} (its data, caches and runs are then copied for every student) ...")
-    shutil.rmtree(folder, ignore_errors=True)
-    work.mkdir(parents=True)
+    remove_tree(folder)
+    folder.mkdir(parents=True)
+    isolation = isolation or default_isolation(assignment, [Path(state_dir)])
+    if isolation.sandbox:
+        require_bubblewrap()
     started = time.monotonic()
-    outcome, checks, status, note = _run(nb, assignment, "solution", 3 * timeout, None, None, folder,
-                                         work_dir=work, solution=True)
+    outcome, checks, status, note = _run(nb, assignment, "solution", 3 * timeout, None, None, folder, isolation,
+                                         limits or Limits(), runs_root, solution_work=work)
     if status != OK:
         raise FerKitError(f"the solution notebook does not run cleanly with the grading parameters: "
                           f"{note}; see {folder / 'executed' / 'solution.ipynb'}", path)
@@ -238,10 +359,11 @@ def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: f
     failed = [f"{check.name} ({check.message})" for check in checks if not check.passed]
     log(f"solution: {score:g}/{assignment.max_points:g} in {time.monotonic() - started:.0f} s"
         + (f"; the solution fails {', '.join(failed)}" if failed else ""))
-    data = {"grader": assignment.fingerprint(), "complete": True, "results": outcome.results, "score": score,
-            "failed": failed}
+    work_hash = copy_tree(work, None, links="copy").digest
+    data = {"grader": fingerprint, "complete": True, "results": outcome.results, "score": score,
+            "failed": failed, "work_hash": work_hash}
     _write_json_atomic(stamp, data)
-    return Reference(data["results"], work)
+    return Reference(data["results"], work, work_hash)
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,30 +389,68 @@ def grade_class(
     workers: int = 1,
     rerun: bool = False,
     log: Callable[[str], None] | None = None,
+    *,
+    sandbox: bool = True,
+    limits: Limits | None = None,
+    read_only: Iterable[str | Path] = (),
 ) -> ClassReport:
     """Grade every submission in ``submissions_dir``; write the gradebook CSV and one feedback file each.
 
     Records go to ``<gradebook stem>_runs/records/<student>.json`` as each student finishes, and
     the gradebook is rewritten (atomically) each time, so an interrupted run keeps its work; a
-    re-run skips students whose submission and grader did not change, unless ``rerun``.
+    re-run keeps the records that are still valid (:func:`~fer_kit.grading.record.reusable`),
+    unless ``rerun``. ``sandbox=False`` runs the notebooks without bubblewrap (and says what that
+    gives up through ``log``); with it, :class:`~fer_kit.grading.sandbox.SandboxError` when
+    bubblewrap is missing or cannot work here. ``limits`` are the resource limits of each run,
+    ``read_only`` extra host folders each sandbox may read (e.g. a real dataset).
     """
 
     log = log or (lambda message: None)
     submissions_dir = Path(submissions_dir)
     if not submissions_dir.is_dir():
         raise InputFileError("no such submissions folder", submissions_dir)
+    if sandbox:
+        require_bubblewrap()
+    else:
+        log(NO_SANDBOX_WARNING.format(user=getpass.getuser()))
+    limits = limits or Limits()
     gradebook, feedback_dir, state_dir = output_paths(gradebook)
     for folder in (feedback_dir, state_dir / "records"):
         folder.mkdir(parents=True, exist_ok=True)
     # the gradebook may live inside the submissions folder: its own folders are not students
-    submissions = [s for s in find_submissions(submissions_dir, assignment)
-                   if s.path.resolve() not in (state_dir, feedback_dir)]
-    if not submissions:
+    found = [s for s in find_submissions(submissions_dir, assignment)
+             if s.path.resolve() not in (state_dir, feedback_dir)]
+    if not found:
         raise InputFileError("no submissions (expected <student>.ipynb files or one folder per student)",
                              submissions_dir)
 
     started = time.monotonic()
-    grader = assignment.fingerprint()
+    scratch = Path(tempfile.mkdtemp(prefix="fer-kit-grading-"))
+    try:
+        return _grade_class(found, scratch, submissions_dir, assignment, gradebook, feedback_dir, state_dir,
+                            timeout, workers, rerun, log, sandbox, limits, read_only, started)
+    finally:
+        remove_tree(scratch)
+
+
+def _grade_class(found: list[Submission], scratch: Path, submissions_dir: Path, assignment: Assignment,
+                 gradebook: Path, feedback_dir: Path, state_dir: Path, timeout: float, workers: int, rerun: bool,
+                 log: Callable[[str], None], sandbox: bool, limits: Limits, read_only: Iterable[str | Path],
+                 started: float) -> ClassReport:
+    """:func:`grade_class` once the hand-ins are found; ``scratch`` holds the intake copies and the runs."""
+    isolation = default_isolation(assignment, [submissions_dir, gradebook, feedback_dir, state_dir, scratch],
+                                  sandbox, [Path(p) for p in read_only])
+    submissions = [intake(s, scratch / "intake" / f"{i:05d}-{_safe_name(s.student)}", assignment)
+                   for i, s in enumerate(found)]
+    runs_root = scratch / "runs"
+    runs_root.mkdir()
+    solution_started = time.monotonic()
+    reference = solution_reference(assignment, state_dir, timeout, log, isolation=isolation, limits=limits,
+                                   runs_root=runs_root)
+    solution_seconds = time.monotonic() - solution_started
+    grader = grader_fingerprint(assignment, reference)
+    settings = run_limits(timeout, limits, isolation)
+
     records: dict[str, GradeRecord] = {}
     todo: list[Submission] = []
     for submission in submissions:
@@ -300,7 +460,7 @@ def grade_class(
                 old = GradeRecord.from_dict(json.loads(record_file.read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError):
                 old = None
-            if old is not None and old.grader == grader and old.sha256 == content_hash(submission):
+            if old is not None and reusable(old, content_hash(submission), grader, settings):
                 records[submission.student] = old
                 continue
         todo.append(submission)
@@ -325,13 +485,11 @@ def grade_class(
     workers = max(1, min(int(workers), len(todo) or 1))
 
     def grade(submission: Submission) -> GradeRecord:
-        return grade_submission(submission, assignment, state_dir, timeout, reference)
+        return grade_submission(submission, assignment, state_dir, timeout, reference, isolation=isolation,
+                                limits=limits, grader=grader, runs_root=runs_root)
 
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        solution_started = time.monotonic()
-        reference = solution_reference(assignment, state_dir, timeout, log) if todo else None
-        solution_seconds = time.monotonic() - solution_started
         futures = {pool.submit(grade, submission): submission for submission in todo}
         for future in as_completed(futures):
             submission = futures[future]
@@ -339,8 +497,9 @@ def grade_class(
                 record = future.result()
             except Exception as error:  # the grader's own failure (disk full, ...): report, keep going
                 record = _unrun(submission, assignment, ERROR, f"the grader failed: {type(error).__name__}: {error}",
-                                content_hash(submission))
+                                content_hash(submission), grader, settings)
                 record.grader = ""  # not a finished grading: a re-run tries again
+                record.depends_on_limits = True
             finish(record)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
