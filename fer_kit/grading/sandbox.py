@@ -347,6 +347,9 @@ def bwrap_command(box: Path, empty: Path, isolation: Isolation, limits: Limits, 
         options = [*(["--size", str(size)] if sized and size else []), *(["--perms", perms] if sized and perms else [])]
         return [*options, "--tmpfs", path]
 
+    # the private /dev, /proc and /tmp first: a kit, venv or data folder that lives under /tmp (a CI clone)
+    # is then bound on top of the private /tmp instead of being hidden by it
+    args += ["--dev", "/dev", *tmpfs("/dev/shm", limits.shm), "--proc", "/proc", *tmpfs("/tmp", limits.tmp)]
     for _, kind, path in sorted(mounts, key=lambda m: (m[0], m[1], str(m[2]))):
         if kind == 0:
             args += ["--ro-bind", str(path), str(path)]
@@ -354,8 +357,7 @@ def bwrap_command(box: Path, empty: Path, isolation: Isolation, limits: Limits, 
             args += tmpfs(str(path), size=MiB, perms="0555")
         else:
             args += ["--ro-bind", str(empty), str(path)]
-    args += ["--dev", "/dev", *tmpfs("/dev/shm", limits.shm), "--proc", "/proc", *tmpfs("/tmp", limits.tmp),
-             "--bind", str(box), str(INSIDE), "--chdir", str(INSIDE), "--remount-ro", "/"]
+    args += ["--bind", str(box), str(INSIDE), "--chdir", str(INSIDE), "--remount-ro", "/"]
     if info_fd is not None:
         args += ["--info-fd", str(info_fd)]
     return [*args, "--", *command]
