@@ -224,6 +224,44 @@ def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def find_run(work_dir: str | Path | None, **settings: Any) -> Path:
+    """The finished training run under ``work_dir/runs`` whose ``config.json`` has these training ``settings``.
+
+    The course notebooks train with :func:`fer_kit.course.ensure_run`, one run folder per set of
+    settings, so a check finds the run a notebook used (in the solution run's work folder, which
+    every student's work folder is a copy of) by the settings the notebook passed, e.g.
+    ``find_run(ctx.work_dir, model="mcdcn", preset="tiny", fused_weight=0.0)``. Numbers compare as
+    floats. With several matches (the same settings on different caches) the most recently finished
+    one is returned. :class:`CheckFailed` when there is no work folder or no such run.
+    """
+    import json
+
+    if work_dir is None:
+        raise CheckFailed("no reference: the grader has no solution run whose training runs it could look at")
+    wanted = ", ".join(f"{key}={value!r}" for key, value in settings.items())
+    found = []
+    for config in Path(work_dir).glob("runs/*/config.json"):
+        summary = config.parent / "summary.json"
+        if not summary.is_file() or not (config.parent / "model.keras").is_file():
+            continue  # unfinished
+        try:
+            train = json.loads(config.read_text()).get("train", {})
+        except (OSError, ValueError):
+            continue
+        if all(_same_setting(train.get(key), value) for key, value in settings.items()):
+            found.append((summary.stat().st_mtime, str(config.parent)))
+    if not found:
+        raise CheckFailed(f"no reference: the solution run left no finished training run with {wanted}")
+    return Path(max(found)[1])
+
+
+def _same_setting(got: Any, want: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(want, numbers) and not isinstance(want, bool) and isinstance(got, numbers) and not isinstance(got, bool):
+        return math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-12)
+    return got == want
+
+
 _REFERENCE_LOCK = threading.RLock()
 
 

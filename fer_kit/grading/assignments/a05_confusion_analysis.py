@@ -2,7 +2,11 @@
 
 Trained models differ from run to run, so every reference is derived from what the notebook's
 own sections recorded (``confusion``, ``classes``, ``correct``), recomputed with
-:func:`fer_kit.evaluate.classification_metrics` and :func:`fer_kit.evaluate.row_percent`.
+:func:`fer_kit.evaluate.classification_metrics` and :func:`fer_kit.evaluate.row_percent`. Exercise 4
+(test-time mirroring) is recomputed from the solution run's training runs, found in its work folder by the
+notebook's settings (:func:`fer_kit.grading.checks.find_run`; every student's work folder is a copy of it):
+each run's test clips are predicted with and without their mirror images
+(:func:`fer_kit.evaluate.predict_clip_files`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from fer_kit.grading.checks import (
     as_number,
     expect_close,
     expect_mapping_close,
+    find_run,
+    reference,
 )
 
 MODEL = "mcdcn"
@@ -95,6 +101,40 @@ def check_paired(ctx: CheckContext) -> str:
                                 rtol=0, atol=1e-6)
 
 
+@reference
+def _mirror_reference(run_dir: str) -> dict[str, float]:
+    import json
+    from pathlib import Path
+
+    from fer_kit.evaluate import classification_metrics, predict_clip_files
+    from fer_kit.training.runfolder import clips_from_record
+    from fer_kit.training.runs import load_run
+
+    loaded = load_run(run_dir)
+    record = json.loads((Path(run_dir) / "split.json").read_text())
+    clips = clips_from_record(record, "test", None, Path(run_dir))
+    plain, mirror = (predict_clip_files(loaded, clips.paths, mirror=flag).argmax(axis=1) for flag in (False, True))
+    return {"plain": classification_metrics(clips.labels, plain, loaded.classes)["accuracy"],
+            "mirror": classification_metrics(clips.labels, mirror, loaded.classes)["accuracy"],
+            "changed": float((plain != mirror).mean())}
+
+
+def run_settings(parameters: dict, kind: str) -> dict:
+    """The training settings section 1 gives ``course.ensure_run`` for model ``kind``, as in its config.json."""
+    return {"model": kind, "preset": parameters["preset"], "epochs": int(parameters["epochs"]),
+            "seed": int(parameters["seed"]), "protocol": parameters["protocol"],
+            "batch_size": int(parameters["batch_size"]), "lambda_global": 0.5, "lambda_local": 0.5,
+            "fused_weight": 1.0, "recipe": "paper"}
+
+
+def check_mirror(ctx: CheckContext) -> str:
+    models = [str(kind) for kind in ctx.parameters["models"]]
+    want = {kind: _mirror_reference(str(find_run(ctx.work_dir, **run_settings(dict(ctx.parameters), kind))))
+            for kind in models}
+    return expect_mapping_close(ctx.value("exercise_4_mirror"), want, "exercise_4_mirror", rtol=0,
+                                atol=2e-4)  # the kit rounds accuracies to 4 decimals
+
+
 ASSIGNMENT = Assignment(
     name="05_confusion_analysis",
     title="Confusion analysis: where the networks go wrong",
@@ -102,10 +142,12 @@ ASSIGNMENT = Assignment(
                 "protocol": "random", "batch_size": 8, "models": ["cnn", "c3d", "mcdcn"], "gallery": 8},
     solution_run=True,
     checks=(
-        Check("ex1_metrics", 3, "accuracy and macro-F1 of MC-DCN from its confusion counts", check_metrics,
+        Check("ex1_metrics", 2, "accuracy and macro-F1 of MC-DCN from its confusion counts", check_metrics,
               ("exercise_1_metrics",)),
         Check("ex2_worst_confusion", 3, "the largest off-diagonal cell of the row-normalised matrix",
               check_worst_confusion, ("exercise_2_worst_confusion",)),
-        Check("ex3_paired", 4, "clip-by-clip comparison of C3D and MC-DCN", check_paired, ("exercise_3_paired",)),
+        Check("ex3_paired", 3, "clip-by-clip comparison of C3D and MC-DCN", check_paired, ("exercise_3_paired",)),
+        Check("ex4_mirror", 2, "test accuracy of every model without and with test-time mirroring, and the "
+              "fraction of test clips whose prediction changes", check_mirror, ("exercise_4_mirror",)),
     ),
 )
