@@ -89,11 +89,3 @@ def _start_worker(initializer: Callable[[], None] | None) -> None:
     become_worker()
     if initializer is not None:
         initializer()
-
-
-def cluster_workers(executor: Executor) -> int | None:
-    """How many workers a Dask executor's cluster has (None for a local pool)."""
-    client = getattr(executor, "_client", None)
-    if client is None:
-        return None
-    return len(client.scheduler_info().get("workers", {}))
