@@ -123,35 +123,14 @@ def run_fold(config, number: int, subjects: list[str], plots: bool = True, mirro
     return record, table.assign(fold=number)
 
 
-def cross_validate(
-    config,
-    folds: int = 10,
-    fold_seed: int = 0,
-    mirror: bool = False,
-    plots: bool = True,
-    verbose: int | str = 0,
-    on_fold: Callable[[int, dict], None] | None = None,
-    scheduler: str | None = None,
-) -> dict:
-    """Run the ``folds``-fold cross-validation of ``config`` (a :class:`fer_kit.training.train.TrainConfig`) (module doc).
+def _run_folds(
+    jobs: list[tuple], plots: bool, mirror: bool, verbose: int | str,
+    on_fold: Callable[[int, dict], None] | None, scheduler: str | None,
+) -> list[tuple[dict, pd.DataFrame]]:
+    """Run every ``(config, number, subjects)`` fold (:func:`run_fold`); their ``(record, predictions)`` in fold order.
 
-    ``config.out`` is the cross-validation folder; ``config.test_subjects`` is replaced fold
-    by fold. ``mirror`` scores each clip averaged with its mirror image. ``on_fold(number,
-    metrics)`` is called after each fold. With ``scheduler`` (a Dask scheduler's address) the
-    folds run as tasks on that cluster, in parallel (:mod:`fer_kit.executors`; ``OUT`` and the
-    cache must be on storage the workers share). Returns the content of ``OUT/cv.json``.
+    The folds run here one after the other, or with ``scheduler`` as parallel tasks on a Dask cluster.
     """
-    from fer_kit.evaluate import classification_metrics
-    from fer_kit.training.clipset import select_clips
-    from fer_kit.training.runfolder import write_json
-
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    clips = select_clips(config.cache, config.classes, config.min_valid_fraction)
-    plan = _plan(out, clips.rows, folds, fold_seed, str(config.cache))
-    started = time.perf_counter()
-    jobs = [(replace(config, out=str(out / f"fold-{number:02d}"), test_subjects=tuple(subjects),
-                     classes=tuple(clips.classes)), number, list(subjects)) for number, subjects in enumerate(plan)]
     done: dict[int, tuple[dict, pd.DataFrame]] = {}
     if scheduler:  # one fold per task on a Dask cluster; the fold folders are on storage the workers share
         from concurrent.futures import as_completed
@@ -171,13 +150,61 @@ def cross_validate(
             done[number] = run_fold(job, number, subjects, plots, mirror, verbose)
             if on_fold is not None:
                 on_fold(number, done[number][0])
-    fold_metrics = [done[number][0] for number in sorted(done)]
-    tables = [done[number][1] for number in sorted(done)]
-    predictions = pd.concat(tables, ignore_index=True)
-    lookup = {name: i for i, name in enumerate(clips.classes)}
-    pooled = classification_metrics(
-        predictions["label"].map(lookup).to_numpy(), predictions["predicted"].map(lookup).to_numpy(), clips.classes
+    return [done[number] for number in sorted(done)]
+
+
+def _pooled_metrics(predictions: pd.DataFrame, classes) -> dict:
+    """The metrics of all folds' predictions together (each clip tested once)."""
+    from fer_kit.evaluate import classification_metrics
+
+    lookup = {name: i for i, name in enumerate(classes)}
+    return classification_metrics(
+        predictions["label"].map(lookup).to_numpy(), predictions["predicted"].map(lookup).to_numpy(), classes
     )
+
+
+def _write_result(out: Path, result: dict, pooled: dict, predictions: pd.DataFrame, plots: bool) -> None:
+    """``cv.json``, ``confusion.json``, ``predictions.csv`` and (with ``plots``) ``confusion.png`` of ``OUT``."""
+    from fer_kit.training.runfolder import write_json
+
+    write_json(out / RESULT_FILE, result)
+    write_json(out / "confusion.json", {k: pooled[k] for k in ("classes", "confusion", "confusion_percent")})
+    write_text_atomic(out / "predictions.csv", predictions.to_csv(index=False))
+    if plots:
+        _plot(out, result)
+
+
+def cross_validate(
+    config,
+    folds: int = 10,
+    fold_seed: int = 0,
+    mirror: bool = False,
+    plots: bool = True,
+    verbose: int | str = 0,
+    on_fold: Callable[[int, dict], None] | None = None,
+    scheduler: str | None = None,
+) -> dict:
+    """Run the ``folds``-fold cross-validation of ``config`` (a :class:`fer_kit.training.train.TrainConfig`) (module doc).
+
+    ``config.out`` is the cross-validation folder; ``config.test_subjects`` is replaced fold
+    by fold. ``mirror`` scores each clip averaged with its mirror image. ``on_fold(number,
+    metrics)`` is called after each fold. With ``scheduler`` (a Dask scheduler's address) the
+    folds run as tasks on that cluster, in parallel (:mod:`fer_kit.executors`; ``OUT`` and the
+    cache must be on storage the workers share). Returns the content of ``OUT/cv.json``.
+    """
+    from fer_kit.training.clipset import select_clips
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    clips = select_clips(config.cache, config.classes, config.min_valid_fraction)
+    plan = _plan(out, clips.rows, folds, fold_seed, str(config.cache))
+    started = time.perf_counter()
+    jobs = [(replace(config, out=str(out / f"fold-{number:02d}"), test_subjects=tuple(subjects),
+                     classes=tuple(clips.classes)), number, list(subjects)) for number, subjects in enumerate(plan)]
+    finished = _run_folds(jobs, plots, mirror, verbose, on_fold, scheduler)
+    fold_metrics = [record for record, _ in finished]
+    predictions = pd.concat([table for _, table in finished], ignore_index=True)
+    pooled = _pooled_metrics(predictions, clips.classes)
     result = {
         "model": config.model,
         "preset": config.preset,
@@ -192,11 +219,7 @@ def cross_validate(
         "seconds_this_session": round(time.perf_counter() - started, 1),
         "train": config.to_dict() | {"out": None, "test_subjects": None},
     }
-    write_json(out / RESULT_FILE, result)
-    write_json(out / "confusion.json", {k: pooled[k] for k in ("classes", "confusion", "confusion_percent")})
-    write_text_atomic(out / "predictions.csv", predictions.to_csv(index=False))
-    if plots:
-        _plot(out, result)
+    _write_result(out, result, pooled, predictions, plots)
     return result
 
 

@@ -139,6 +139,61 @@ def clips_of_known_classes(cache: str | Path, classes: Sequence[str]):
     return select_clips(cache, classes=tuple(classes), min_valid_fraction=0.0, index=known), left_out
 
 
+def _read_split_record(run_dir: Path) -> dict:
+    """The run's ``split.json`` (which subjects went where, and the cache); ``ModelFileError`` if absent."""
+    split_path = run_dir / "split.json"
+    if not split_path.is_file():
+        raise ModelFileError("no split.json: not a run folder made by `fer-kit train`", run_dir)
+    return json.loads(split_path.read_text())
+
+
+def _clips_to_score(run_dir: Path, record: dict, loaded, split: str, cache: str | Path | None):
+    """``(clips, left_out)``: the run's ``split`` clips, or with ``"all"`` the known-label clips of ``cache``."""
+    from fer_kit.training.runfolder import clips_from_record
+
+    left_out: dict[str, int] = {}
+    if split == "all":
+        if cache is None:
+            raise ModelFileError("--split all needs the cache to score (--cache OTHER)", run_dir)
+        clips, left_out = clips_of_known_classes(cache, loaded.classes)
+    else:
+        clips = clips_from_record(record, split, cache, run_dir)
+    if list(clips.classes) != list(loaded.classes):
+        raise ModelFileError("split.json and config.json disagree about the classes", run_dir)
+    return clips, left_out
+
+
+def _evaluation_dir(run_dir: Path, split: str, cache: str | Path | None, mirror: bool) -> Path:
+    """``RUN/evaluation[-<split>][-<cache name> for all][-mirror]``: one folder per way of scoring."""
+    name = "evaluation" if split == "test" else f"evaluation-{split}"
+    if split == "all":  # one folder per scored cache
+        name += "-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(cache).resolve().name)
+    return run_dir / (name + ("-mirror" if mirror else ""))
+
+
+def _write_evaluation(out: Path, metrics: dict, clips, classes: Sequence[str], probabilities: np.ndarray) -> None:
+    """``metrics.json``, ``confusion.json`` and ``predictions.csv`` (one row a clip, with its probabilities)."""
+    from fer_kit.training.runfolder import write_json
+
+    predicted = probabilities.argmax(axis=1)
+    write_json(out / "metrics.json", metrics)
+    write_json(
+        out / "confusion.json",
+        {k: metrics[k] for k in ("classes", "confusion", "confusion_percent")},
+    )
+    table = pd.DataFrame(
+        {
+            "path": clips.rows["path"],
+            "subject": clips.rows["subject"],
+            "label": clips.rows["label"],
+            "predicted": [classes[i] for i in predicted],
+            **{f"p_{name}": probabilities[:, i] for i, name in enumerate(classes)},
+        }
+    )
+    with atomic_path(out / "predictions.csv") as tmp:
+        table.to_csv(tmp, index=False)
+
+
 def evaluate_run(
     run_dir: str | Path,
     cache: str | Path | None = None,
@@ -159,27 +214,15 @@ def evaluate_run(
     Writes ``RUN/evaluation/`` (``evaluation-<split>/`` for other splits; a ``-mirror`` suffix with
     ``mirror``) unless ``write`` is False.
     """
-    from fer_kit.training.runfolder import clips_from_record, read_history, write_json
+    from fer_kit.training.runfolder import read_history
     from fer_kit.training.runs import load_run
 
     run_dir = Path(run_dir)
-    split_path = run_dir / "split.json"
-    if not split_path.is_file():
-        raise ModelFileError("no split.json: not a run folder made by `fer-kit train`", run_dir)
-    record = json.loads(split_path.read_text())
+    record = _read_split_record(run_dir)
     loaded = load_run(run_dir)
-    left_out: dict[str, int] = {}
-    if split == "all":
-        if cache is None:
-            raise ModelFileError("--split all needs the cache to score (--cache OTHER)", run_dir)
-        clips, left_out = clips_of_known_classes(cache, loaded.classes)
-    else:
-        clips = clips_from_record(record, split, cache, run_dir)
-    if list(clips.classes) != list(loaded.classes):
-        raise ModelFileError("split.json and config.json disagree about the classes", run_dir)
+    clips, left_out = _clips_to_score(run_dir, record, loaded, split, cache)
     probabilities = predict_clip_files(loaded, clips.paths, batch_size=batch_size, mirror=mirror)
-    predicted = probabilities.argmax(axis=1)
-    metrics = classification_metrics(clips.labels, predicted, loaded.classes)
+    metrics = classification_metrics(clips.labels, probabilities.argmax(axis=1), loaded.classes)
     metrics.update(
         {
             "split": split,
@@ -193,26 +236,8 @@ def evaluate_run(
         }
     )
     if write:
-        name = "evaluation" if split == "test" else f"evaluation-{split}"
-        if split == "all":  # one folder per scored cache
-            name += "-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(cache).resolve().name)
-        out = run_dir / (name + ("-mirror" if mirror else ""))
-        write_json(out / "metrics.json", metrics)
-        write_json(
-            out / "confusion.json",
-            {k: metrics[k] for k in ("classes", "confusion", "confusion_percent")},
-        )
-        table = pd.DataFrame(
-            {
-                "path": clips.rows["path"],
-                "subject": clips.rows["subject"],
-                "label": clips.rows["label"],
-                "predicted": [loaded.classes[i] for i in predicted],
-                **{f"p_{name}": probabilities[:, i] for i, name in enumerate(loaded.classes)},
-            }
-        )
-        with atomic_path(out / "predictions.csv") as tmp:
-            table.to_csv(tmp, index=False)
+        out = _evaluation_dir(run_dir, split, cache, mirror)
+        _write_evaluation(out, metrics, clips, loaded.classes, probabilities)
         if plots:
             _write_figures(out, metrics, read_history(run_dir), loaded.kind)
         metrics["output_dir"] = str(out)

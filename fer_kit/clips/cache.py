@@ -9,8 +9,7 @@
   dataset, and the preprocessing settings (with the pipeline version), so a re-run skips
   finished clips, an interrupted run resumes where it stopped, and a changed setting or a
   changed video rebuilds. The key holds no absolute path: a dataset and cache copied or
-  moved elsewhere together are reused as they are. (A cache made when keys hashed the
-  absolute path and modification time adopts those clips while the videos are unchanged.)
+  moved elsewhere together are reused as they are.
 - Clips are written atomically (temp file + rename) by the worker that made them;
   ``index.csv`` and ``failures.csv`` are written atomically at the end. Nothing
   half-written stays: leftover temp files of a killed run are removed on the next one,
@@ -235,45 +234,52 @@ def _progress(total: int, enabled: bool):
     return progress_bar(total=total, desc="preprocess", unit="clip", enabled=enabled)
 
 
-# ---------------------------------------------------------------- main entry
-def build_cache(
-    index_df: pd.DataFrame,
-    out_dir: str | Path,
-    settings: PreprocessSettings | None = None,
-    workers: int = 1,
-    progress: bool = True,
-    scheduler: str | None = None,
-) -> CacheReport:
-    """Preprocess every row of a dataset index into ``out_dir`` (module doc); returns a :class:`CacheReport`."""
-    started = time.perf_counter()
-    settings = settings or PreprocessSettings()
-    _check_index(index_df)
-    out_dir = Path(out_dir)
-    clips_dir = out_dir / CLIPS_DIR
-    clips_dir.mkdir(parents=True, exist_ok=True)
-    _remove_temp_files(clips_dir)
-    _remove_temp_files(out_dir)
-    report = CacheReport(out_dir=out_dir, total=len(index_df))
+def _index_row(record: dict, settings: PreprocessSettings) -> dict:
+    """The cache index row of one dataset row (``valid_fraction`` still unknown); ``start, end`` only when given."""
+    start, end = _optional_float(record.get("start")), _optional_float(record.get("end"))
+    key = clip_key(record["source"], settings, start, end, record)
+    row = {
+        "path": f"{CLIPS_DIR}/{_clip_name(record, key)}",
+        "source": str(record["source"]),
+        "label": _text(record.get("label")),
+        "subject": _text(record.get("subject")),
+        "dataset": _text(record.get("dataset")),
+        "key": key,
+        "valid_fraction": None,
+        "frames": settings.frames,
+        "size": settings.size,
+    }
+    if start is not None or end is not None:
+        row["start"], row["end"] = start, end
+    return row
 
+
+def _task(row: dict, target: Path, settings: PreprocessSettings) -> dict:
+    """What a worker needs to build one clip (:func:`_build_one`): plain values, so it pickles anywhere."""
+    return {
+        "source": row["source"],
+        "label": row["label"],
+        "subject": row["subject"],
+        "dataset": row["dataset"],
+        "start": row.get("start"),
+        "end": row.get("end"),
+        "target": str(target),
+        "settings": settings.to_dict(),
+    }
+
+
+def _plan_rows(
+    index_df: pd.DataFrame, out_dir: Path, settings: PreprocessSettings, report: CacheReport
+) -> tuple[list[dict], list[tuple[int, dict]]]:
+    """Every row's index entry, and ``(position, task)`` for the clips not already on disk.
+
+    A readable clip file under the row's key is done (counted as skipped); an unreadable one
+    is a leftover and is deleted to be rebuilt.
+    """
     rows: list[dict] = []
     todo: list[tuple[int, dict]] = []
     for position, record in enumerate(index_df.to_dict("records")):
-        start, end = _optional_float(record.get("start")), _optional_float(record.get("end"))
-        key = clip_key(record["source"], settings, start, end, record)
-        name = _clip_name(record, key)
-        row = {
-            "path": f"{CLIPS_DIR}/{name}",
-            "source": str(record["source"]),
-            "label": _text(record.get("label")),
-            "subject": _text(record.get("subject")),
-            "dataset": _text(record.get("dataset")),
-            "key": key,
-            "valid_fraction": None,
-            "frames": settings.frames,
-            "size": settings.size,
-        }
-        if start is not None or end is not None:
-            row["start"], row["end"] = start, end
+        row = _index_row(record, settings)
         rows.append(row)
         target = out_dir / row["path"]
         if target.is_file():
@@ -283,18 +289,18 @@ def build_cache(
                 report.skipped += 1
                 continue
             target.unlink()  # unreadable leftover: rebuild it
-        task = {
-            "source": row["source"],
-            "label": row["label"],
-            "subject": row["subject"],
-            "dataset": row["dataset"],
-            "start": start,
-            "end": end,
-            "target": str(target),
-            "settings": settings.to_dict(),
-        }
-        todo.append((position, task))
+        todo.append((position, _task(row, target, settings)))
+    return rows, todo
 
+
+def _build_clips(
+    rows: list[dict], todo: list[tuple[int, dict]], workers: int, scheduler: str | None, progress: bool,
+    report: CacheReport,
+) -> set[int]:
+    """Build the ``todo`` clips (:func:`_run`), filling in ``rows`` and ``report``; returns the failed positions.
+
+    On an interrupt the finished clips stay and a message says a re-run resumes.
+    """
     failed_rows: set[int] = set()
     bar = _progress(len(todo), progress and bool(todo))
     try:
@@ -315,10 +321,13 @@ def build_cache(
         raise
     finally:
         bar.close()
+    return failed_rows
 
+
+def _write_index(out_dir: Path, done: list[dict], report: CacheReport, settings: PreprocessSettings) -> None:
+    """``index.csv`` of the built clips, ``failures.csv`` (only when some failed) and ``settings.json``."""
     import pandas as pd
 
-    done = [row for i, row in enumerate(rows) if i not in failed_rows]
     columns = list(INDEX_COLUMNS) + [c for c in ("start", "end") if any(c in r for r in done)]
     table = pd.DataFrame(done, columns=columns)
     write_text_atomic(out_dir / INDEX_FILE, table.to_csv(index=False))
@@ -328,11 +337,44 @@ def build_cache(
     else:
         (out_dir / FAILURES_FILE).unlink(missing_ok=True)
     write_text_atomic(out_dir / SETTINGS_FILE, json.dumps(settings.to_dict(), indent=2) + "\n")
+
+
+def _remove_stale(clips_dir: Path, done: list[dict]) -> int:
+    """Delete the clip files the index does not name (e.g. built with old settings); returns how many."""
     keep = {Path(row["path"]).name for row in done}
+    removed = 0
     for clip_file in clips_dir.glob("*.npz"):
         if clip_file.name not in keep:
             clip_file.unlink()
-            report.removed_stale += 1
+            removed += 1
+    return removed
+
+
+# ---------------------------------------------------------------- main entry
+def build_cache(
+    index_df: pd.DataFrame,
+    out_dir: str | Path,
+    settings: PreprocessSettings | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    scheduler: str | None = None,
+) -> CacheReport:
+    """Preprocess every row of a dataset index into ``out_dir`` (module doc); returns a :class:`CacheReport`."""
+    started = time.perf_counter()
+    settings = settings or PreprocessSettings()
+    _check_index(index_df)
+    out_dir = Path(out_dir)
+    clips_dir = out_dir / CLIPS_DIR
+    clips_dir.mkdir(parents=True, exist_ok=True)
+    _remove_temp_files(clips_dir)
+    _remove_temp_files(out_dir)
+    report = CacheReport(out_dir=out_dir, total=len(index_df))
+
+    rows, todo = _plan_rows(index_df, out_dir, settings, report)
+    failed_rows = _build_clips(rows, todo, workers, scheduler, progress, report)
+    done = [row for i, row in enumerate(rows) if i not in failed_rows]
+    _write_index(out_dir, done, report, settings)
+    report.removed_stale += _remove_stale(clips_dir, done)
     _remove_temp_files(clips_dir, older_than=0.0)  # a killed worker's leftovers (its task ran again elsewhere)
     report.seconds = time.perf_counter() - started
     return report

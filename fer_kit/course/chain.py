@@ -10,6 +10,7 @@ the notebook as written) and the error. :func:`run_notebook` executes a single n
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -137,6 +138,58 @@ def run_notebook(
     return time.perf_counter() - start
 
 
+def _chain_stems(source_dir: Path, notebooks: tuple[str, ...] | list[str] | None) -> list[str]:
+    """The notebooks to run: ``notebooks`` as stems, else the course's found in ``source_dir``, else all there."""
+    if not source_dir.is_dir():
+        raise InputFileError("no such notebooks folder", source_dir)
+    if notebooks is None:
+        stems = [stem for stem in NOTEBOOKS if (source_dir / f"{stem}.ipynb").is_file()]
+        if not stems:
+            stems = sorted(path.stem for path in source_dir.glob("*.ipynb"))
+    else:
+        stems = [Path(name).stem for name in notebooks]
+    if not stems:
+        raise InputFileError("no notebooks to run", source_dir)
+    return stems
+
+
+def _note_unused(source_dir: Path, stems: list[str], parameters: Mapping[str, Any] | None,
+                 log: Callable[[str], None]) -> None:
+    """Log the given parameters that no notebook of the chain declares (they are not passed)."""
+    declared = set().union(*(notebook_parameters(source_dir / f"{stem}.ipynb") for stem in stems
+                             if (source_dir / f"{stem}.ipynb").is_file()))
+    unused = sorted(set(parameters or {}) - declared)
+    if unused:
+        log(f"note: no notebook declares the parameter(s) {', '.join(unused)}; they are not passed")
+
+
+def _run_one(
+    run: NotebookRun, source_dir: Path, out: Path, parameters: Mapping[str, Any] | None,
+    execute: Callable[..., float], log: Callable[[str], None],
+) -> ChainError | None:
+    """Execute one notebook of the chain with ``execute`` (:func:`run_notebook`); returns its failure, if any.
+
+    The outcome (status, seconds, error and cell, where the outputs went) is recorded in ``run``.
+    """
+    output_dir = out / run.notebook
+    output_dir.mkdir(parents=True, exist_ok=True)
+    values = dict(parameters or {})
+    values.update(output_dir=str(output_dir), work_dir=str(out / "work"))
+    run.output_dir = str(output_dir)
+    run.executed = str(out / f"{run.notebook}.ipynb")
+    log(f"running {run.notebook} ...")
+    t0 = time.perf_counter()
+    try:
+        run.seconds = execute(source_dir / f"{run.notebook}.ipynb", run.executed, values, cwd=output_dir)
+    except ChainError as error:
+        run.seconds = time.perf_counter() - t0
+        run.status, run.error, run.cell = "failed", error.problem, error.cell
+        return error
+    run.status = "ok"
+    log(f"{run.notebook}: ok in {run.seconds:.1f} s")
+    return None
+
+
 def run_chain(
     out: str | Path,
     notebooks_dir: str | Path | None = None,
@@ -160,52 +213,19 @@ def run_chain(
     out = Path(out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     source_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
-    if not source_dir.is_dir():
-        raise InputFileError("no such notebooks folder", source_dir)
-    if notebooks is None:
-        stems = [stem for stem in NOTEBOOKS if (source_dir / f"{stem}.ipynb").is_file()]
-        if not stems:
-            stems = sorted(path.stem for path in source_dir.glob("*.ipynb"))
-    else:
-        stems = [Path(name).stem for name in notebooks]
-    if not stems:
-        raise InputFileError("no notebooks to run", source_dir)
+    stems = _chain_stems(source_dir, notebooks)
     work_dir = out / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
     log = log or (lambda message: None)
-
-    declared = set().union(*(notebook_parameters(source_dir / f"{stem}.ipynb") for stem in stems
-                             if (source_dir / f"{stem}.ipynb").is_file()))
-    unused = sorted(set(parameters or {}) - declared)
-    if unused:
-        log(f"note: no notebook declares the parameter(s) {', '.join(unused)}; they are not passed")
+    _note_unused(source_dir, stems, parameters, log)
+    execute = functools.partial(run_notebook, kernel_name=kernel_name, cell_timeout=cell_timeout, progress=progress)
     report = ChainReport(out=str(out), runs=[NotebookRun(stem, "skipped") for stem in stems])
     started = time.perf_counter()
-    failure: ChainError | None = None
     for run in report.runs:
-        output_dir = out / run.notebook
-        output_dir.mkdir(parents=True, exist_ok=True)
-        values = dict(parameters or {})
-        values.update(output_dir=str(output_dir), work_dir=str(work_dir))
-        run.output_dir = str(output_dir)
-        run.executed = str(out / f"{run.notebook}.ipynb")
-        log(f"running {run.notebook} ...")
-        t0 = time.perf_counter()
-        try:
-            run.seconds = run_notebook(source_dir / f"{run.notebook}.ipynb", run.executed, values,
-                                       kernel_name=kernel_name, cwd=output_dir, cell_timeout=cell_timeout,
-                                       progress=progress)
-            run.status = "ok"
-            log(f"{run.notebook}: ok in {run.seconds:.1f} s")
-        except ChainError as error:
-            run.seconds = time.perf_counter() - t0
-            run.status, run.error, run.cell = "failed", error.problem, error.cell
-            failure = error
+        failure = _run_one(run, source_dir, out, parameters, execute, log)
         report.seconds = time.perf_counter() - started
         write_summary(report)
         if failure:
-            break
-    if failure:
-        failure.report = report
-        raise failure
+            failure.report = report
+            raise failure
     return report

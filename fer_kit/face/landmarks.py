@@ -236,6 +236,83 @@ def _pick(candidates: list[Box], previous: np.ndarray | None) -> Box:
     return min(candidates, key=lambda b: (b[0] + b[2] - 2 * cx) ** 2 + (b[1] + b[3] - 2 * cy) ** 2)
 
 
+class _Tracker:
+    """One face followed through a video: the result arrays and what carries from frame to frame.
+
+    ``previous`` is the last frame's shape (``None`` once the face is lost), ``relation`` the
+    box-from-landmarks rule calibrated on the latest detection (module doc).
+    """
+
+    def __init__(self, frames: Sequence[np.ndarray], detect_every: int, predictor, upsample: int,
+                 limits: tuple[float, float, float], roi_detection: bool) -> None:
+        n = len(frames)
+        self.frames, self.detect_every, self.predictor, self.upsample = frames, detect_every, predictor, upsample
+        self.limits, self.roi_detection = limits, roi_detection  # max scale change, jump, deformation
+        self.landmarks = np.zeros((n, 68, 2), np.float32)
+        self.valid = np.zeros(n, bool)
+        self.boxes = np.full((n, 4), -1, np.int32)
+        self.detected = np.zeros(n, bool)
+        self.previous: np.ndarray | None = None
+        self.relation: tuple[float, float, float] | None = None
+        self.last_detection = -(10**9)
+        self.last_good_detection = -1
+
+    def step(self, i: int, image: np.ndarray) -> None:
+        """Frame ``i``: follow the previous shape while it holds, else detect; record the shape or the loss."""
+        box, shape = self._tracked(i, image)
+        if shape is None:
+            box, shape = self._detected(i, image)
+        if shape is None:
+            self.previous = None
+            return
+        self.landmarks[i], self.valid[i], self.boxes[i], self.previous = shape, True, box, shape
+
+    def _tracked(self, i: int, image: np.ndarray) -> tuple[Box | None, np.ndarray | None]:
+        """The shape predicted in the box of the previous shape, unless a detection is due or it degraded."""
+        if self.previous is None or i - self.last_detection >= max(self.detect_every, 1):
+            return None, None
+        box = box_from_landmarks(self.previous, self.relation)
+        shape = predict_landmarks(image, box, self.predictor)
+        if _degraded(self.previous, shape, image.shape, *self.limits):
+            return box, None
+        return box, shape
+
+    def _detected(self, i: int, image: np.ndarray) -> tuple[Box | None, np.ndarray | None]:
+        """Detect the face (near the previous shape first, with ROI detection) and recalibrate the box rule.
+
+        A face lost here sends the detector back over the frames tracked since the last good detection.
+        """
+        box = self._detect(i, image)
+        self.last_detection = i
+        if box is None:
+            if self.previous is not None:
+                _recheck_backwards(self.frames, i, self.last_good_detection, self.valid, self.boxes, self.detected,
+                                   self.upsample)
+            return None, None
+        shape = predict_landmarks(image, box, self.predictor)
+        self.relation = _box_relation(box, shape)
+        self.last_good_detection = i
+        return box, shape
+
+    def _detect(self, i: int, image: np.ndarray) -> Box | None:
+        """The face box in frame ``i`` (the window around the previous shape, then the whole frame), or ``None``."""
+        self.detected[i] = True
+        around = self.previous
+        if around is not None and self.roi_detection:
+            box = _detect_near(image, around, self.relation)
+            if box is not None:
+                return box
+        found = detect_faces(image, self.upsample)
+        return _pick(found, around) if found else None
+
+    def track(self) -> LandmarkTrack:
+        """Every frame in order; frames without a face get the nearest valid landmarks."""
+        for i in range(len(self.frames)):
+            self.step(i, as_rgb_uint8(self.frames[i], f"frame {i}"))
+        _fill_invalid(self.landmarks, self.valid)
+        return LandmarkTrack(self.landmarks, self.valid, self.boxes, self.detected)
+
+
 def track_landmarks(
     frames: Sequence[np.ndarray],
     detect_every: int = 5,
@@ -261,49 +338,8 @@ def track_landmarks(
     """
     predictor = load_predictor() if predictor is None else predictor
     roi_detection = detect_every > 1 if roi_detection is None else roi_detection
-    n = len(frames)
-    landmarks = np.zeros((n, 68, 2), np.float32)
-    valid = np.zeros(n, bool)
-    boxes = np.full((n, 4), -1, np.int32)
-    detected = np.zeros(n, bool)
-    previous: np.ndarray | None = None
-    relation: tuple[float, float, float] | None = None
-    last_detection = -(10**9)
-    last_good_detection = -1
-
-    def detect(i: int, image: np.ndarray, around: np.ndarray | None) -> Box | None:
-        detected[i] = True
-        if around is not None and roi_detection:
-            box = _detect_near(image, around, relation)
-            if box is not None:
-                return box
-        found = detect_faces(image, upsample)
-        return _pick(found, around) if found else None
-
-    for i in range(n):
-        image = as_rgb_uint8(frames[i], f"frame {i}")
-        shape = None
-        box = None
-        if previous is not None and i - last_detection < max(detect_every, 1):
-            box = box_from_landmarks(previous, relation)
-            shape = predict_landmarks(image, box, predictor)
-            if _degraded(previous, shape, image.shape, max_scale_change, max_jump, max_deformation):
-                shape = None
-        if shape is None:
-            box = detect(i, image, previous)
-            last_detection = i
-            if box is not None:
-                shape = predict_landmarks(image, box, predictor)
-                relation = _box_relation(box, shape)
-                last_good_detection = i
-            elif previous is not None:
-                _recheck_backwards(frames, i, last_good_detection, valid, boxes, detected, upsample)
-        if shape is None:
-            previous = None
-            continue
-        landmarks[i], valid[i], boxes[i], previous = shape, True, box, shape
-    _fill_invalid(landmarks, valid)
-    return LandmarkTrack(landmarks, valid, boxes, detected)
+    limits = (max_scale_change, max_jump, max_deformation)
+    return _Tracker(frames, detect_every, predictor, upsample, limits, roi_detection).track()
 
 
 def _degraded(previous, shape, frame_shape, max_scale_change, max_jump, max_deformation) -> bool:

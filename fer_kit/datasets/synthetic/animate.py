@@ -99,6 +99,140 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
+@dataclass(frozen=True)
+class _Expression:
+    """The emotion's time course: neutral until ``onset``, a smooth rise over ``rise`` frames, held at ``apex``."""
+
+    apex: float
+    onset: float  # frames
+    rise: float  # frames
+    weights: dict[str, float]  # the prototype's action units, each jittered
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, emotion: str, intensity: tuple[float, float], last: int) -> _Expression:
+        apex = float(rng.uniform(*intensity)) if emotion != "neutral" else 0.0
+        onset = float(rng.uniform(0.05, 0.35) * last)
+        rise = float(rng.uniform(0.3, 0.5) * last)
+        weights = {au: w * float(rng.uniform(0.8, 1.2)) for au, w in EMOTION_PROTOTYPES[emotion].items()}
+        return cls(apex, onset, rise, weights)
+
+    def activations(self, length: int) -> list[dict[str, float]]:
+        """Each frame's action-unit activations: the weights times the smoothstep course."""
+        course = self.apex * _smoothstep((np.arange(length, dtype=np.float64) - self.onset) / self.rise)
+        return [{au: w * course[i] for au, w in self.weights.items()} for i in range(length)]
+
+
+@dataclass(frozen=True)
+class _Idle:
+    """Idle activity whatever the emotion: a weak unrelated AU, talking-like jaw motion (AU26), blinks."""
+
+    au: str
+    level: float
+    phase: float
+    talk: float
+    talk_freq: float
+    talk_phase: float
+    blink_times: np.ndarray
+    blink_half: float  # frames
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, length: int, fps: float, last: int) -> _Idle:
+        idle_au = str(rng.choice(IDLE_AUS))
+        idle_level = float(rng.uniform(0.05, 0.2)) if rng.random() < 0.5 else 0.0
+        idle_phase = float(rng.uniform(0, 2 * np.pi))
+        talk = float(rng.uniform(0.06, 0.18)) if rng.random() < 0.35 else 0.0
+        talk_freq = float(rng.uniform(2.5, 4.5))
+        talk_phase = float(rng.uniform(0, 2 * np.pi))
+        n_blinks = int(rng.poisson(0.35 * length / fps + 0.15))
+        blink_times = rng.uniform(0, last, size=n_blinks)
+        blink_half = float(rng.uniform(1.5, 2.5)) * fps / 25.0
+        return cls(idle_au, idle_level, idle_phase, talk, talk_freq, talk_phase, blink_times, blink_half)
+
+    def add_to(self, activations: dict[str, float], i: int, fps: float) -> None:
+        """Add frame ``i``'s idle AU and jaw motion to its ``activations`` (in place)."""
+        if self.level:
+            activations[self.au] = activations.get(self.au, 0.0) + self.level * (
+                0.5 - 0.5 * np.cos(2 * np.pi * 0.7 * i / fps + self.phase)
+            )
+        if self.talk:
+            activations["AU26"] = activations.get("AU26", 0.0) + self.talk * (
+                0.5 - 0.5 * np.cos(2 * np.pi * self.talk_freq * i / fps + self.talk_phase)
+            )
+
+    def blink(self, i: int) -> float:
+        """Eyelid closure at frame ``i``: a triangle of half-width ``blink_half`` around each blink."""
+        return float(max([0.0] + [1.0 - abs(i - b) / self.blink_half for b in self.blink_times]))
+
+
+@dataclass(frozen=True)
+class _HeadMotion:
+    """Roll, drift and zoom of the head, smooth over the clip."""
+
+    scale0: float
+    zoom: float
+    roll0: float
+    roll_amp: float
+    roll_phase: float
+    cx0: float
+    cy0: float
+    drift: np.ndarray
+    sway_amp: float
+    sway_phase: float
+
+    @classmethod
+    def draw(
+        cls, rng: np.random.Generator, size: tuple[int, int], face_width: tuple[float, float], jaw_units: float
+    ) -> _HeadMotion:
+        width, height = size
+        scale0 = float(rng.uniform(*face_width)) / jaw_units
+        zoom = float(rng.uniform(-0.03, 0.03))
+        roll0 = float(np.clip(rng.normal(0.0, np.radians(3.0)), -np.radians(7), np.radians(7)))
+        roll_amp = float(rng.uniform(0.0, np.radians(3.0)))
+        roll_phase = float(rng.uniform(0, 2 * np.pi))
+        cx0, cy0 = width / 2 + float(rng.uniform(-10, 10)), height / 2 + float(rng.uniform(-8, 8))
+        drift = rng.uniform(-6, 6, size=2)
+        sway_amp, sway_phase = float(rng.uniform(0, 3)), float(rng.uniform(0, 2 * np.pi))
+        return cls(scale0, zoom, roll0, roll_amp, roll_phase, cx0, cy0, drift, sway_amp, sway_phase)
+
+    def pose(self, s: float) -> Pose:
+        """The pose at clip time ``s`` (0 at the first frame, 1 at the last)."""
+        return Pose(
+            cx=self.cx0 + self.drift[0] * s + self.sway_amp * np.sin(2 * np.pi * s + self.sway_phase),
+            cy=self.cy0 + self.drift[1] * s,
+            scale=self.scale0 * (1.0 + self.zoom * s),
+            roll=self.roll0 + self.roll_amp * np.sin(np.pi * s + self.roll_phase),
+        )
+
+
+@dataclass(frozen=True)
+class _Lighting:
+    """A lighting change over the clip: gain and horizontal gradient drift, fixed vertical gradient, cast, noise."""
+
+    gain0: float
+    gain1: float
+    gx0: float
+    gx1: float
+    gy: float
+    colour: tuple[float, float, float]
+    noise: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> _Lighting:
+        gain0 = float(rng.uniform(0.85, 1.1))
+        gain1 = gain0 + float(rng.uniform(-0.12, 0.12))
+        gx0 = float(rng.uniform(-0.25, 0.25))
+        gx1 = gx0 + float(rng.uniform(-0.12, 0.12))
+        gy = float(rng.uniform(-0.1, 0.1))
+        colour = tuple(float(c) for c in rng.uniform(0.95, 1.05, size=3))
+        noise = float(rng.uniform(0.5, 2.5))
+        return cls(gain0, gain1, gx0, gx1, gy, colour, noise)
+
+    def light(self, s: float) -> Light:
+        """The lighting at clip time ``s`` (0 at the first frame, 1 at the last)."""
+        return Light(self.gain0 + (self.gain1 - self.gain0) * s, self.gx0 + (self.gx1 - self.gx0) * s, self.gy,
+                     self.colour, self.noise)
+
+
 def plan_clip(
     emotion: str,
     seed: int,
@@ -112,75 +246,29 @@ def plan_clip(
     """Draw the clip's random plan from ``seed`` (same seed, same plan).
 
     ``face_width`` is the range of the jaw width in output pixels; ``jaw_units`` the
-    face's jaw width in IOD (to convert it into a scale).
+    face's jaw width in IOD (to convert it into a scale). The draws come in a fixed order
+    from one generator: the expression's course, the idle activity, the head motion, the lighting.
     """
     if emotion not in EMOTION_PROTOTYPES:
         raise ValueError(f"no action-unit prototype for {emotion!r}; choose from {', '.join(EMOTION_PROTOTYPES)}")
     rng = np.random.default_rng(seed)
-    t = np.arange(length, dtype=np.float64)
     last = max(length - 1, 1)
-    # expression time course: neutral until onset, smooth rise, held at apex
-    apex = float(rng.uniform(*intensity)) if emotion != "neutral" else 0.0
-    onset = float(rng.uniform(0.05, 0.35) * last)
-    rise = float(rng.uniform(0.3, 0.5) * last)
-    course = apex * _smoothstep((t - onset) / rise)
-    weights = {au: w * float(rng.uniform(0.8, 1.2)) for au, w in EMOTION_PROTOTYPES[emotion].items()}
-    # idle activity: a weak unrelated AU, talking-like jaw motion, blinks
-    idle_au = str(rng.choice(IDLE_AUS))
-    idle_level = float(rng.uniform(0.05, 0.2)) if rng.random() < 0.5 else 0.0
-    idle_phase = float(rng.uniform(0, 2 * np.pi))
-    talk = float(rng.uniform(0.06, 0.18)) if rng.random() < 0.35 else 0.0
-    talk_freq = float(rng.uniform(2.5, 4.5))
-    talk_phase = float(rng.uniform(0, 2 * np.pi))
-    n_blinks = int(rng.poisson(0.35 * length / fps + 0.15))
-    blink_times = rng.uniform(0, last, size=n_blinks)
-    blink_half = float(rng.uniform(1.5, 2.5)) * fps / 25.0
-    # head motion: roll, drift and zoom, smooth over the clip
-    width, height = size
-    scale0 = float(rng.uniform(*face_width)) / jaw_units
-    zoom = float(rng.uniform(-0.03, 0.03))
-    roll0 = float(np.clip(rng.normal(0.0, np.radians(3.0)), -np.radians(7), np.radians(7)))
-    roll_amp = float(rng.uniform(0.0, np.radians(3.0)))
-    roll_phase = float(rng.uniform(0, 2 * np.pi))
-    cx0, cy0 = width / 2 + float(rng.uniform(-10, 10)), height / 2 + float(rng.uniform(-8, 8))
-    drift = rng.uniform(-6, 6, size=2)
-    sway_amp, sway_phase = float(rng.uniform(0, 3)), float(rng.uniform(0, 2 * np.pi))
-    # lighting change over the clip
-    gain0 = float(rng.uniform(0.85, 1.1))
-    gain1 = gain0 + float(rng.uniform(-0.12, 0.12))
-    gx0 = float(rng.uniform(-0.25, 0.25))
-    gx1 = gx0 + float(rng.uniform(-0.12, 0.12))
-    gy = float(rng.uniform(-0.1, 0.1))
-    colour = tuple(float(c) for c in rng.uniform(0.95, 1.05, size=3))
-    noise = float(rng.uniform(0.5, 2.5))
+    expression = _Expression.draw(rng, emotion, intensity, last)
+    idle = _Idle.draw(rng, length, fps, last)
+    head = _HeadMotion.draw(rng, size, face_width, jaw_units)
+    lighting = _Lighting.draw(rng)
 
     frames = []
-    for i in range(length):
+    for i, activations in enumerate(expression.activations(length)):
         s = i / last
-        activations = {au: w * course[i] for au, w in weights.items()}
-        if idle_level:
-            activations[idle_au] = activations.get(idle_au, 0.0) + idle_level * (
-                0.5 - 0.5 * np.cos(2 * np.pi * 0.7 * i / fps + idle_phase)
-            )
-        if talk:
-            activations["AU26"] = activations.get("AU26", 0.0) + talk * (
-                0.5 - 0.5 * np.cos(2 * np.pi * talk_freq * i / fps + talk_phase)
-            )
-        blink = float(max([0.0] + [1.0 - abs(i - b) / blink_half for b in blink_times]))
-        pose = Pose(
-            cx=cx0 + drift[0] * s + sway_amp * np.sin(2 * np.pi * s + sway_phase),
-            cy=cy0 + drift[1] * s,
-            scale=scale0 * (1.0 + zoom * s),
-            roll=roll0 + roll_amp * np.sin(np.pi * s + roll_phase),
-        )
-        light = Light(gain0 + (gain1 - gain0) * s, gx0 + (gx1 - gx0) * s, gy, colour, noise)
-        frames.append(FramePlan(activations, blink, pose, light))
+        idle.add_to(activations, i, fps)
+        frames.append(FramePlan(activations, idle.blink(i), head.pose(s), lighting.light(s)))
     info = {
-        "intensity": round(apex, 4),
-        "onset": round(onset / fps, 4),
-        "apex": round((onset + rise) / fps, 4),
-        "blinks": n_blinks,
-        "talking": bool(talk),
+        "intensity": round(expression.apex, 4),
+        "onset": round(expression.onset / fps, 4),
+        "apex": round((expression.onset + expression.rise) / fps, 4),
+        "blinks": len(idle.blink_times),
+        "talking": bool(idle.talk),
     }
     return ClipPlan(emotion, int(seed), frames, info)
 

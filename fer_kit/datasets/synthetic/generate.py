@@ -97,15 +97,20 @@ def render_clip(
     return np.stack(frames), np.stack(landmarks)
 
 
+def _plan(emotion: str, seed: int, settings: SynthSettings, jaw_units: float) -> ClipPlan:
+    """:func:`plan_clip` with the settings' length, frame rate, frame size, face width and intensity range."""
+    return plan_clip(
+        emotion, seed, settings.length, settings.fps, (settings.size, settings.size), settings.face_width,
+        settings.intensity, jaw_units,
+    )
+
+
 def make_clip(
     face: FaceSource | AnimatedFace, emotion: str, seed: int, settings: SynthSettings = SynthSettings()
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Plan and render one clip in memory: ``(frames, landmarks, info)``."""
     animated = face if isinstance(face, AnimatedFace) else AnimatedFace(face)
-    plan = plan_clip(
-        emotion, seed, settings.length, settings.fps, (settings.size, settings.size), settings.face_width,
-        settings.intensity, animated.jaw_units,
-    )
+    plan = _plan(emotion, seed, settings, animated.jaw_units)
     frames, landmarks = render_clip(animated, plan, settings)
     return frames, landmarks, plan.info
 
@@ -230,6 +235,143 @@ def _write_csv_atomic(frame, path: Path) -> None:
         frame.to_csv(temporary, index=False, lineterminator="\n")
 
 
+def _check_arguments(emotions: Sequence[str], codec: str, per_class: int, length: int) -> None:
+    """``UsageError`` for an emotion without a prototype, an unknown codec or too few clips / frames."""
+    unknown = [e for e in emotions if e not in EMOTION_PROTOTYPES]
+    if unknown:
+        raise UsageError(f"no action-unit prototype for {unknown}; choose from {', '.join(EMOTION_PROTOTYPES)}")
+    if codec not in CODECS:
+        raise UsageError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
+    if per_class < 1 or length < 2:
+        raise UsageError("per_class must be >= 1 and length >= 2")
+
+
+def _check_resumable(settings_path: Path, settings: SynthSettings) -> None:
+    """``DatasetLayoutError`` when the folder holds clips made with other settings (a resume would mix them)."""
+    if not settings_path.is_file():
+        return
+    previous = json.loads(settings_path.read_text(encoding="utf-8")).get("settings")
+    if previous != settings.to_dict():
+        raise DatasetLayoutError(
+            f"holds synthetic clips made with other settings ({previous}); use another folder or delete it",
+            settings_path.parent,
+        )
+
+
+def _usable_check(animated: dict[str, AnimatedFace], settings: SynthSettings, check_faces: bool):
+    """The ``check`` of :func:`select_faces`: prepare the photo once, keep it in ``animated`` if usable."""
+
+    def usable(face: FaceSource) -> bool:
+        candidate = AnimatedFace(face)
+        if check_faces and not _detectable(candidate, settings):
+            return False
+        animated[face.key] = candidate
+        return True
+
+    return usable
+
+
+def _write_settings(settings_path: Path, settings: SynthSettings, faces: Sequence[FaceSource]) -> None:
+    """``OUT/synth.json``: the settings (checked on resume) and the photos used."""
+    data = {
+        "settings": settings.to_dict(),
+        "faces": [{"key": f.key, "subject": f.face_id, "photo": f.origin} for f in faces],
+    }
+    with atomic_path(settings_path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def _plan_table(
+    out: Path, faces: Sequence[FaceSource], emotions: Sequence[str], per_class: int, settings: SynthSettings
+) -> tuple[list[dict], list[_Job]]:
+    """The label table's rows and, per photo, the clips still to make (those not on disk yet).
+
+    Clip k of every emotion animates photo k mod n: as in the acted corpora, every identity
+    shows every emotion, and per_class photos at most are needed.
+    """
+    suffix = CODECS[settings.codec][1]
+    rows, jobs = [], {}
+    for emotion in emotions:
+        for k in range(per_class):
+            face = faces[k % len(faces)]
+            s = clip_seed(settings.seed, face.key, emotion, k)
+            rel = f"clips/{emotion}/{face.key}_{emotion}_{k:03d}{suffix}"
+            rows.append({"source": rel, "label": emotion, "subject": face.face_id, "face": face.key,
+                         "photo": face.origin, "seed": s, "frames": settings.length, "fps": settings.fps})
+            if not (out / rel).is_file():
+                jobs.setdefault(face.key, _Job(face, [])).clips.append((emotion, s, rel))
+    return rows, list(jobs.values())
+
+
+def _render_jobs(
+    pending: list[_Job], animated: dict[str, AnimatedFace], out: Path, settings: SynthSettings,
+    save_landmarks: bool, workers: int, progress: bool,
+) -> dict[str, dict | str]:
+    """Render the pending clips, here or in ``workers`` processes: ``{relative path: info or error}``."""
+    infos: dict[str, dict | str] = {}
+    bar = None
+    if progress:
+        from fer_kit.progress import progress_bar
+
+        bar = progress_bar(total=sum(len(j.clips) for j in pending), desc="synthetic clips", unit="clip")
+
+    def collect(results) -> None:
+        for rel, info in results:
+            infos[rel] = info
+            if bar is not None:
+                bar.update(1)
+
+    if workers > 1 and len(pending) > 1:
+        _render_in_processes(pending, out, settings, save_landmarks, workers, collect)
+    else:
+        for job in pending:
+            collect(_render_clips(animated[job.face.key], job, out, settings, save_landmarks))
+    if bar is not None:
+        bar.close()
+    return infos
+
+
+def _render_in_processes(
+    pending: list[_Job], out: Path, settings: SynthSettings, save_landmarks: bool, workers: int,
+    collect: Callable[[list], None],
+) -> None:
+    """Render the jobs in ``workers`` spawned processes (one photo per task), ``collect``-ing each one's results."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from fer_kit.workers import become_worker, stop_pool
+
+    # spawn, not fork: the caller (a notebook) may hold TensorFlow or other threads
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=become_worker) as pool:
+        try:
+            for results in pool.map(_run_job, pending, [str(out)] * len(pending), [settings] * len(pending),
+                                    [save_landmarks] * len(pending)):
+                collect(results)
+        except BaseException:
+            stop_pool(pool)
+            raise
+
+
+def _label_rows(
+    rows: list[dict], infos: dict[str, dict | str], animated: dict[str, AnimatedFace], settings: SynthSettings
+) -> list[dict]:
+    """The rows of the clips on disk, with their intensity, onset and apex (failed clips left out).
+
+    A clip made by an earlier run is re-planned (cheap, same seed, same plan) for its figures.
+    """
+    table_rows = []
+    for row in rows:
+        info = infos.get(row["source"])
+        if isinstance(info, str):  # failed
+            continue
+        if info is None:
+            info = _plan(row["label"], row["seed"], settings, animated[row["face"]].jaw_units).info
+        row.update(intensity=info["intensity"], onset=info["onset"], apex=info["apex"])
+        table_rows.append(row)
+    return table_rows
+
+
 def generate_synthetic(
     out: str | Path,
     faces: str | Path | Sequence[FaceSource] | None = None,
@@ -261,112 +403,28 @@ def generate_synthetic(
     import pandas as pd
 
     started = time.perf_counter()
-    unknown = [e for e in emotions if e not in EMOTION_PROTOTYPES]
-    if unknown:
-        raise UsageError(f"no action-unit prototype for {unknown}; choose from {', '.join(EMOTION_PROTOTYPES)}")
-    if codec not in CODECS:
-        raise UsageError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
-    if per_class < 1 or length < 2:
-        raise UsageError("per_class must be >= 1 and length >= 2")
+    _check_arguments(emotions, codec, per_class, length)
     settings = SynthSettings(length=length, size=size, codec=codec, seed=seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     settings_path = out / SETTINGS_FILE
-    if settings_path.is_file():
-        previous = json.loads(settings_path.read_text(encoding="utf-8")).get("settings")
-        if previous != settings.to_dict():
-            raise DatasetLayoutError(
-                f"holds synthetic clips made with other settings ({previous}); use another folder or delete it",
-                out,
-            )
+    _check_resumable(settings_path, settings)
     animated: dict[str, AnimatedFace] = {}
+    check = _usable_check(animated, settings, check_faces)
+    usable_faces, face_report = select_faces(faces, builtin, per_class, max_faces, check, progress)
+    _write_settings(settings_path, settings, usable_faces)
 
-    def usable(face: FaceSource) -> bool:
-        candidate = AnimatedFace(face)
-        if check_faces and not _detectable(candidate, settings):
-            return False
-        animated[face.key] = candidate
-        return True
-
-    # clip k of every emotion animates photo k mod n: as in the acted corpora, every identity
-    # shows every emotion; per_class photos at most are needed
-    usable_faces, face_report = select_faces(faces, builtin, per_class, max_faces, usable, progress)
-    temp = {
-        "settings": settings.to_dict(),
-        "faces": [{"key": f.key, "subject": f.face_id, "photo": f.origin} for f in usable_faces],
-    }
-    with atomic_path(settings_path) as tmp:
-        tmp.write_text(json.dumps(temp, indent=1), encoding="utf-8")
-
-    suffix = CODECS[codec][1]
-    rows, jobs = [], {}
-    for emotion in emotions:
-        for k in range(per_class):
-            face = usable_faces[k % len(usable_faces)]
-            s = clip_seed(seed, face.key, emotion, k)
-            rel = f"clips/{emotion}/{face.key}_{emotion}_{k:03d}{suffix}"
-            rows.append({"source": rel, "label": emotion, "subject": face.face_id, "face": face.key,
-                         "photo": face.origin, "seed": s, "frames": length, "fps": settings.fps})
-            if not (out / rel).is_file():
-                jobs.setdefault(face.key, _Job(face, [])).clips.append((emotion, s, rel))
-
-    infos: dict[str, dict | str] = {}
-    pending = list(jobs.values())
-    bar = None
-    if progress:
-        from fer_kit.progress import progress_bar
-
-        bar = progress_bar(total=sum(len(j.clips) for j in pending), desc="synthetic clips", unit="clip")
-
-    def collect(results) -> None:
-        for rel, info in results:
-            infos[rel] = info
-            if bar is not None:
-                bar.update(1)
-
-    if workers > 1 and len(pending) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        from fer_kit.workers import become_worker, stop_pool
-
-        # spawn, not fork: the caller (a notebook) may hold TensorFlow or other threads
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=become_worker) as pool:
-            try:
-                for results in pool.map(_run_job, pending, [str(out)] * len(pending), [settings] * len(pending),
-                                        [save_landmarks] * len(pending)):
-                    collect(results)
-            except BaseException:
-                stop_pool(pool)
-                raise
-    else:
-        for job in pending:
-            collect(_render_clips(animated[job.face.key], job, out, settings, save_landmarks))
-    if bar is not None:
-        bar.close()
-
-    failed = {rel: msg for rel, msg in infos.items() if isinstance(msg, str)}
-    table_rows = []
-    for row in rows:
-        if row["source"] in failed:
-            continue
-        info = infos.get(row["source"])
-        if not isinstance(info, dict):  # made by an earlier run: re-plan (cheap) for the table
-            info = plan_clip(row["label"], row["seed"], length, settings.fps, (size, size), settings.face_width,
-                             settings.intensity, animated[row["face"]].jaw_units).info
-        row.update(intensity=info["intensity"], onset=info["onset"], apex=info["apex"])
-        table_rows.append(row)
-    table = pd.DataFrame(table_rows, columns=list(LABEL_COLUMNS))
+    rows, pending = _plan_table(out, usable_faces, emotions, per_class, settings)
+    infos = _render_jobs(pending, animated, out, settings, save_landmarks, workers, progress)
+    table = pd.DataFrame(_label_rows(rows, infos, animated, settings), columns=list(LABEL_COLUMNS))
     _write_csv_atomic(table, out / LABELS_FILE)
     table.attrs.update(
         faces=len(usable_faces),
         face_report=face_report,
         made=sum(isinstance(v, dict) for v in infos.values()),
         reused=len(rows) - len(infos),
-        failed=failed,
+        failed={rel: msg for rel, msg in infos.items() if isinstance(msg, str)},
         seconds=round(time.perf_counter() - started, 2),
         out=str(out),
     )
     return table
-
