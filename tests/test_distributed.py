@@ -92,3 +92,51 @@ def test_cross_validation_runs_one_fold_per_task(cluster, tmp_path) -> None:
                             scheduler=cluster.scheduler_address)
     assert sorted(seen) == [0, 1] and [fold["fold"] for fold in result["per_fold"]] == [0, 1]
     assert result["clips"] == 16 and (tmp_path / "cv" / "fold-01" / "model.keras").is_file()
+
+
+def _small_class(root: Path) -> Path:
+    """Three hand-ins of the toy assignment: the solution, one whose exercise 2 raises, a truncated file."""
+    import nbformat
+
+    toy = Path(__file__).parent / "fixtures" / "grading" / "toy.ipynb"
+    subs = root / "submissions"
+    subs.mkdir()
+    (subs / "alice.ipynb").write_bytes(toy.read_bytes())
+    nb = nbformat.read(toy, as_version=4)
+    cell = next(cell for cell in nb.cells if "def crop_pixels" in cell.source)
+    start, end = cell.source.index("    ### BEGIN SOLUTION"), cell.source.index("### END SOLUTION") + 16
+    cell.source = cell.source[:start] + '    raise ValueError("half-way")' + cell.source[end:]
+    nbformat.write(nb, subs / "dave.ipynb")
+    (subs / "frank.ipynb").write_text('{"cells": [ {"cell_type": "code", "sour')
+    return subs
+
+
+def test_a_class_graded_on_the_cluster_gets_the_local_gradebook(cluster, tmp_path) -> None:
+    """One submission per task, each in its own sandbox on a worker: the same gradebook as this machine's."""
+    import csv
+
+    from fer_kit.grading import get_assignment
+    from fer_kit.grading.runner import grade_class
+    from fer_kit.grading.sandbox import bubblewrap_problem
+
+    problem = bubblewrap_problem()
+    if problem:
+        pytest.skip(f"the grader's sandbox cannot run here: {problem}")
+    subs = _small_class(tmp_path)
+    assignment = get_assignment(str(Path(__file__).parent / "fixtures" / "grading" / "toy_checks.py"))
+    secret = b"the same hidden inputs for both runs"
+    books = {}
+    for where, scheduler in (("local", None), ("cluster", cluster.scheduler_address)):
+        report = grade_class(subs, assignment, tmp_path / where / "toy.csv", timeout=60, workers=2, secret=secret,
+                             scheduler=scheduler)
+        assert report.graded == 3
+        with report.gradebook.open() as handle:
+            books[where] = [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(handle)]
+    assert books["cluster"] == books["local"]
+    scores = {row["student"]: (row["score"], row["status"]) for row in books["local"]}
+    assert scores == {"alice": ("10", "ok"), "dave": ("7", "error"), "frank": ("0", "invalid")}
+    with distributed.Client(cluster) as client:
+        prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert "grade" in prefixes, prefixes  # the submissions ran as tasks on the workers
+    state = tmp_path / "cluster" / "toy_runs"
+    assert (state / "executed" / "alice.ipynb").is_file() and not list(state.glob("fer-kit-grading-*"))

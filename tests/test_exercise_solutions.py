@@ -1,17 +1,20 @@
 """The instructor's exercise solutions earn full marks from the grader's own checks, with ``tiny`` and ``lite``.
 
-Each course notebook 01-05 is executed as written (papermill, solutions in place) with small
-parameters, then its assignment's checks (:mod:`fer_kit.grading.assignments`) are run on what it
-recorded exactly as the grader runs them on the solution: with the grading parameters (the
-assignment's, overridden by the small ones the notebook ran with), no reference results, and the
-notebooks' work folder as the solution's work folder. The checks compute their references
-themselves; every check must give full marks, and no check may write into the work folder (it is a
-read-only snapshot when grading). This catches a solution that is only right for ``tiny`` by
-coincidence (notebook 03's exercise 2 once was: ``tiny``'s last feature map is 1 x 1 x 1).
+Each course notebook 01-05 is executed as written (solutions in place) with small parameters the way
+the grader runs a notebook (:func:`fer_kit.grading.sandbox.run_sandboxed`, without bubblewrap so the
+test runs anywhere): papermill, then the grader's hidden-tests cell, which calls the exercise
+functions on hidden inputs drawn from a test secret. Its assignment's checks
+(:mod:`fer_kit.grading.assignments`) are then run on what it recorded and answered exactly as the
+grader runs them on the solution: with the grading parameters (the assignment's, overridden by the
+small ones the notebook ran with), no reference results, and the notebooks' work folder as the
+solution's work folder. The checks compute their references themselves; every check must give full
+marks, and no check may write into the work folder (it is a read-only snapshot when grading). Hidden
+inputs catch a solution that is only right for what the notebook itself asks (notebook 03's exercise 2
+once was only right for ``tiny``, whose last feature map is 1 x 1 x 1).
 
 Cost (2 CPU cores, about 4 minutes): the ``tiny`` notebooks share one work folder like the course
-chain (00 is not graded and not run; 01 makes the synthetic clips, 05 reuses 04's MC-DCN run), about
-3 minutes. ``lite`` is run for 03, whose exercises compute parameter counts from the preset's shapes
+chain (00 is not graded and not run; 01 makes the synthetic clips, 05 reuses 04's MC-DCN run; each
+notebook works on a copy of the folder, copied back after it), about 3 minutes. ``lite`` is run for 03, whose exercises compute parameter counts from the preset's shapes
 (about half a minute: no data, no training). The others are not run again with ``lite``; instead the
 tests below assert why their exercises cannot depend on it:
 
@@ -28,6 +31,7 @@ tests below assert why their exercises cannot depend on it:
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import nbformat
@@ -36,6 +40,9 @@ import pytest
 from fer_kit import course
 from fer_kit.grading import CheckContext, get_assignment
 from fer_kit.grading.checks import run_checks
+from fer_kit.grading.hidden import hidden_run, plan_hidden
+from fer_kit.grading.sandbox import Isolation, run_sandboxed
+from fer_kit.grading.submissions import copy_tree, remove_tree
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -52,13 +59,37 @@ SMALL = {"dataset": "synthetic", "seed": 0, "per_class": 4, "epochs": 2, "landma
          "paper_cost_clips": 0, "gallery": 4}
 """The parameters the notebooks run with (a notebook receives only those it declares)."""
 RUN = {"tiny": NOTEBOOKS, "lite": tuple(stem for stem in PRESET_DEPENDENT if stem not in RUNS_TRAINED)}
+SECRET = b"the secret of the solutions test"
+TIMEOUT = 1200.0
+
+
+def _run(out: Path, stem: str, preset: str) -> None:
+    """Run notebook ``stem`` as the grader runs the solution, on a copy of ``out/work``; keep what it left.
+
+    The work folder comes back (``out/work``); the recorded results, the output folder and the hidden
+    tests' answers stay in ``out/<stem>/`` (``results.json``, ``run/out/``) for :func:`grade`.
+    """
+    assignment = get_assignment(stem)
+    parameters = grading_parameters(stem, preset)
+    plan = plan_hidden(assignment, SECRET, "solution", parameters)
+    nb = nbformat.read(str(course.default_notebooks_dir() / f"{stem}.ipynb"), as_version=4)
+    work = out / "work"
+    outcome = run_sandboxed(nb, stem, out / stem / "run", parameters, TIMEOUT,
+                            fill_work=lambda target: copy_tree(work, target, links="copy", writable=True),
+                            isolation=Isolation(sandbox=False), hidden=plan.payload(), hidden_seconds=plan.seconds)
+    assert outcome.finished and not outcome.timed_out and not outcome.errors, (stem, outcome.error, outcome.errors)
+    remove_tree(work)
+    copy_tree(out / stem / "run" / "box" / "course-work", work, links="copy", writable=True)
+    remove_tree(out / stem / "run" / "box")
+    (out / stem / "answers.json").write_text(json.dumps({"answers": outcome.hidden_answers,
+                                                         "problem": outcome.hidden_problem}))
 
 
 def _chain(tmp_path_factory, preset: str) -> Path:
     out = tmp_path_factory.mktemp(f"solutions-{preset}")
-    report = course.run_chain(out, notebooks=list(RUN[preset]), parameters={**SMALL, "preset": preset},
-                              progress=False)
-    assert report.ok, report.to_dict()
+    (out / "work").mkdir()
+    for stem in RUN[preset]:
+        _run(out, stem, preset)
     return out
 
 
@@ -83,12 +114,20 @@ def _snapshot(folder: Path) -> dict[str, int]:
     return {str(path.relative_to(folder)): path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
 
 
+def _results(chain: Path, stem: str) -> dict:
+    return course.load_results(chain / stem / "run" / "out" / "output")
+
+
 def grade(chain: Path, stem: str, preset: str, parameters: dict | None = None) -> list:
-    """The assignment's checks on what notebook ``stem`` recorded, as the grader runs them on the solution."""
+    """The assignment's checks on what notebook ``stem`` recorded and answered, as the grader runs them on the
+    solution (the hidden inputs are those it ran with; ``parameters`` only change what the checks compare with)."""
     assignment = get_assignment(stem)
-    results = course.load_results(chain / stem)
-    context = CheckContext(results, chain / stem, parameters or grading_parameters(stem, preset), {},
-                           chain / "work" if assignment.solution_run else None)
+    ran = json.loads((chain / stem / "answers.json").read_text())
+    plan = plan_hidden(assignment, SECRET, "solution", grading_parameters(stem, preset))
+    context = CheckContext(_results(chain, stem), chain / stem / "run" / "out" / "output",
+                           parameters or grading_parameters(stem, preset), {},
+                           chain / "work" if assignment.solution_run else None,
+                           hidden_run(plan, ran["answers"], ran["problem"]))
     return run_checks(assignment.checks, context)
 
 
@@ -103,7 +142,7 @@ def _check_solutions(chain: Path, stem: str, preset: str) -> None:
     before = _snapshot(work)
     checks = grade(chain, stem, preset)
     assert_full_marks(checks, f"{stem} with {preset}")
-    assert {key for check in get_assignment(stem).checks for key in check.keys} <= set(course.load_results(chain / stem))
+    assert {key for check in get_assignment(stem).checks for key in check.keys} <= set(_results(chain, stem))
     assert _snapshot(work) == before, "a check wrote into the solution's work folder (it is read-only when grading)"
 
 
@@ -160,10 +199,11 @@ def test_training_notebooks_follow_the_preset(tiny_chain: Path, stem: str) -> No
     """04 and 05 are not run with ``lite`` (too slow for CI): their answers are the kit's, on the preset's runs.
 
     Exercises 1-3 do not depend on the preset: graded as ``lite`` or ``paper``, the ``tiny`` answers
-    keep full marks. Exercise 4 reports :func:`fer_kit.evaluate.evaluate_run` on the runs the notebook
-    trained with its ``preset``, and the check evaluates the grading preset's runs itself: graded as
-    ``lite``, it finds no ``lite`` run in the ``tiny`` work folder and says so (it never falls back on
-    another preset's runs or on the recorded answer). With the ``tiny`` runs it gave full marks above.
+    keep full marks. Exercise 4's function works on the runs the notebook trained with its ``preset``
+    (``eq8_run`` returns them, ``mirror_effect`` evaluates them), and the check finds the grading preset's
+    runs itself: graded as ``lite``, it finds no ``lite`` run in the ``tiny`` work folder and says so (it
+    never falls back on another preset's runs or on what was recorded). With the ``tiny`` runs it gave full
+    marks above.
     """
     evaluates_runs = RUNS_TRAINED[stem]
     for preset in ("lite", "paper"):

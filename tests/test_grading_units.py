@@ -58,7 +58,10 @@ def test_run_check_pass_fail_partial_and_crash():
     assignment = _assignment()
     ok, wrong = run_checks(assignment.checks, _ctx(exercise_1_a=3, exercise_2_b=2.0))
     assert ok.passed and ok.points == 2
-    assert not wrong.passed and wrong.points == 0 and "expected 3.14159" in wrong.message
+    assert not wrong.passed and wrong.points == 0 and "not the reference" in wrong.message
+    assert "3.14159" not in wrong.message  # the expected value only with show_expected
+    shown = CheckContext({"exercise_2_b": 2.0}, Path("."), {"preset": "tiny"}, show_expected=True)
+    assert "expected 3.14159" in run_check(assignment.checks[1], shown).message
 
     def partial(ctx):
         raise CheckFailed("half right", credit=0.5)

@@ -1,6 +1,8 @@
 """Grading the course notebooks headless: checks per assignment, sandboxed papermill runs, the gradebook.
 
 - :mod:`.checks`: the :class:`Check` model and helpers to compare recorded answers with references;
+- :mod:`.hidden`: hidden tests, the student's functions called on inputs drawn from the instructor's
+  secret and compared with references the grader computes; :mod:`.probe`: their side in the student's kernel;
 - :mod:`.assignment`: an :class:`Assignment` (notebook, grading parameters, checks) and the registry;
 - :mod:`.assignments`: the checks of course notebooks 01-05;
 - :mod:`.submissions`: finding and vetting what students handed in;

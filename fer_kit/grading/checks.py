@@ -8,6 +8,11 @@ when the answer is right and raises :class:`CheckFailed` (or ``AssertionError``)
 message the student can act on when it is not; :func:`run_checks` turns that into
 points. A check that crashes on malformed recorded data scores zero with the error as
 its message, so one odd submission can never stop a class being graded.
+
+A check with ``hidden`` (a :class:`~fer_kit.grading.hidden.HiddenTest`) is scored instead by calling the
+student's function in their kernel on hidden inputs (:func:`fer_kit.grading.hidden.judge`): what the
+notebook recorded earns nothing for it. Messages never show the expected value unless the context says
+``show_expected`` (``fer-kit grade --show-expected``): :class:`CheckFailed` carries it apart.
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ from typing import Any
 
 
 class CheckFailed(Exception):
-    """The answer is wrong or missing; ``credit`` (0..1) is the fraction of the points still earned."""
+    """The answer is wrong or missing; ``credit`` (0..1) is the fraction of the points still earned.
 
-    def __init__(self, message: str, credit: float = 0.0) -> None:
+    ``expected`` (e.g. "expected 3.14") is added to the message only with ``show_expected``.
+    """
+
+    def __init__(self, message: str, credit: float = 0.0, expected: str = "") -> None:
         super().__init__(message)
         self.credit = min(max(float(credit), 0.0), 1.0)
+        self.expected = expected
 
 
 @dataclass
@@ -36,7 +45,9 @@ class CheckContext:
     ``results``: what the submission recorded; ``output_dir``: its output folder; ``parameters``:
     the grading parameters; ``reference``: what the instructor's solution recorded under the same
     parameters (empty unless the assignment has a solution run); ``work_dir``: the solution run's
-    work folder (its data and runs; None without a solution run).
+    work folder (its data and runs; None without a solution run); ``hidden``: the run's hidden inputs
+    and what the student's functions answered (:class:`~fer_kit.grading.hidden.HiddenRun`);
+    ``show_expected``: whether feedback may show expected values.
     """
 
     results: Mapping[str, Any]
@@ -44,6 +55,8 @@ class CheckContext:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     reference: Mapping[str, Any] = field(default_factory=dict)
     work_dir: Path | None = None
+    hidden: Any = None
+    show_expected: bool = False
 
     def value(self, key: str) -> Any:
         """The recorded value under ``key``; :class:`CheckFailed` saying it was not recorded otherwise."""
@@ -65,13 +78,16 @@ class Check:
     """One graded test: ``function(context)`` passes by returning, fails by raising :class:`CheckFailed`.
 
     ``keys`` are the results it reads (they also identify the assignment a notebook belongs to).
+    With ``hidden`` (a :class:`~fer_kit.grading.hidden.HiddenTest`) the check is the student's function
+    called on hidden inputs instead, and ``function`` may be None.
     """
 
     name: str
     points: float
     description: str
-    function: Callable[[CheckContext], str | None]
+    function: Callable[[CheckContext], str | None] | None = None
     keys: tuple[str, ...] = ()
+    hidden: Any = None
 
 
 @dataclass
@@ -89,21 +105,37 @@ class CheckResult:
         return dict(self.__dict__)
 
 
+def _call(check: Check, context: CheckContext) -> tuple[float, str]:
+    """(credit, message) of one check: its hidden test, else its function (which passes by returning)."""
+    if check.hidden is not None:
+        from .hidden import judge
+
+        return judge(check, context)
+    if check.function is None:
+        raise CheckFailed("this check has nothing to run (no function and no hidden test)")
+    return 1.0, str(check.function(context) or "")
+
+
 def run_check(check: Check, context: CheckContext) -> CheckResult:
     """Run one check; any exception is a (partial) failure with a message, never a crash."""
     try:
-        message = check.function(context)
-        return CheckResult(check.name, check.points, check.points, True, str(message or ""), check.description)
+        credit, message = _call(check, context)
+        points = round(check.points * credit, 4)
+        return CheckResult(check.name, points, check.points, credit >= 1.0, message, check.description)
     except CheckFailed as failure:
         points = round(check.points * failure.credit, 4)
-        return CheckResult(check.name, points, check.points, False, str(failure), check.description)
+        message = str(failure)
+        if context.show_expected and failure.expected:
+            message = f"{message} ({failure.expected})"
+        return CheckResult(check.name, points, check.points, False, message, check.description)
     except AssertionError as failure:
         message = str(failure).strip().splitlines()
         return CheckResult(check.name, 0.0, check.points, False, message[0] if message else "assertion failed",
                            check.description)
     except Exception as error:  # malformed recorded data: the submission's problem, not the grader's
+        what = "the answers of the hidden tests" if check.hidden is not None else "the recorded value"
         return CheckResult(check.name, 0.0, check.points, False,
-                           f"could not check the recorded value ({type(error).__name__}: {error})", check.description)
+                           f"could not check {what} ({type(error).__name__}: {str(error)[:300]})", check.description)
 
 
 def run_checks(checks: Sequence[Check], context: CheckContext) -> list[CheckResult]:
@@ -152,18 +184,18 @@ def expect_close(value: Any, reference: Any, what: str, rtol: float = 1e-3, atol
     if got.shape != want.shape:
         raise CheckFailed(f"`{what}` should have shape {want.shape}, got {got.shape}")
     if not np.allclose(got, want, rtol=rtol, atol=atol):
-        worst = float(np.max(np.abs(got - want))) if got.size else 0.0
         if got.ndim == 0:
-            raise CheckFailed(f"`{what}` is {float(got):.6g}, expected {float(want):.6g} (tolerance {rtol:g} relative)")
-        raise CheckFailed(f"`{what}` differs from the expected values by up to {worst:.4g} "
-                          f"(tolerance {rtol:g} relative, {atol:g} absolute)")
+            raise CheckFailed(f"`{what}` is {float(got):.6g}, not the reference (tolerance {rtol:g} relative)",
+                              expected=f"expected {float(want):.6g}")
+        raise CheckFailed(f"`{what}` differs from the reference values (tolerance {rtol:g} relative, {atol:g} absolute)",
+                          expected=f"expected {_short(want.tolist())}")
     return f"`{what}` matches"
 
 
 def expect_equal(value: Any, reference: Any, what: str) -> str:
     """Pass when ``value == reference`` (JSON values: lists, strings, numbers, dicts)."""
     if value != reference:
-        raise CheckFailed(f"`{what}` is {_short(value)}, expected {_short(reference)}")
+        raise CheckFailed(f"`{what}` is {_short(value)}, not the reference answer", expected=f"expected {_short(reference)}")
     return f"`{what}` is right"
 
 
@@ -183,9 +215,10 @@ def expect_mapping_close(value: Any, reference: Mapping[str, Any], what: str, rt
     Nested dicts are compared leaf by leaf (``{"a": {"b": 1}}`` has the one key ``a/b``).
     """
     if not isinstance(value, Mapping):
-        raise CheckFailed(f"`{what}` should be a dict like {_short(dict(reference))}, got {_short(value)}")
-    got, reference = _flatten(value), _flatten(reference)
-    wrong = []
+        raise CheckFailed(f"`{what}` should be a dict with the keys {_short(sorted(reference))}, got {_short(value)}",
+                          expected=f"expected {_short(dict(reference))}")
+    got, reference = flatten_mapping(value), flatten_mapping(reference)
+    wrong, expected = [], []
     for key, want in reference.items():
         if key not in got:
             wrong.append(f"`{what}[{key!r}]` is missing")
@@ -194,31 +227,36 @@ def expect_mapping_close(value: Any, reference: Mapping[str, Any], what: str, rt
             expect_close(got[key], want, f"{what}[{key!r}]", rtol=rtol, atol=atol)
         except CheckFailed as failure:
             wrong.append(str(failure))
+            expected.append(f"{key!r}: {failure.expected}")
     if wrong:
         credit = 1.0 - len(wrong) / max(len(reference), 1)
-        raise CheckFailed(f"{len(wrong)} of {len(reference)} wrong: {'; '.join(wrong[:4])}", credit)
+        raise CheckFailed(f"{len(wrong)} of {len(reference)} wrong: {'; '.join(wrong[:4])}", credit,
+                          "; ".join(expected[:4]))
     return f"`{what}`: all {len(reference)} values right"
 
 
 def expect_mapping_equal(value: Any, reference: Mapping[str, Any], what: str) -> str:
     """Like :func:`expect_mapping_close` for exact values (strings, integers); partial credit per key."""
     if not isinstance(value, Mapping):
-        raise CheckFailed(f"`{what}` should be a dict like {_short(dict(reference))}, got {_short(value)}")
-    got, reference = _flatten(value), _flatten(reference)
-    wrong = [f"`{what}[{key!r}]` is {_short(got.get(key, 'missing'), 30)}, expected {_short(want, 30)}"
-             for key, want in reference.items() if got.get(key) != want]
+        raise CheckFailed(f"`{what}` should be a dict with the keys {_short(sorted(reference))}, got {_short(value)}",
+                          expected=f"expected {_short(dict(reference))}")
+    got, reference = flatten_mapping(value), flatten_mapping(reference)
+    keys = [key for key, want in reference.items() if got.get(key) != want]
+    wrong = [f"`{what}[{key!r}]` is {_short(got.get(key, 'missing'), 30)}" for key in keys]
     if wrong:
         credit = 1.0 - len(wrong) / max(len(reference), 1)
-        raise CheckFailed(f"{len(wrong)} of {len(reference)} wrong: {'; '.join(wrong[:4])}", credit)
+        raise CheckFailed(f"{len(wrong)} of {len(reference)} wrong: {'; '.join(wrong[:4])}", credit,
+                          "expected " + "; ".join(f"{key!r}: {_short(reference[key], 30)}" for key in keys[:4]))
     return f"`{what}`: all {len(reference)} values right"
 
 
-def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_mapping(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as one level, keys joined by ``/`` (``{"a": {"b": 1}}`` -> ``{"a/b": 1}``)."""
     flat: dict[str, Any] = {}
     for key, item in mapping.items():
         name = f"{prefix}{key}"
         if isinstance(item, Mapping) and item:
-            flat.update(_flatten(item, f"{name}/"))
+            flat.update(flatten_mapping(item, f"{name}/"))
         else:
             flat[name] = item
     return flat

@@ -12,6 +12,15 @@ points. The kernel is always ``python3``. The outcome (finished, or why the run 
 down, e.g. a dead kernel, and how much output was dropped) is written to ``status.json``
 beside the job file.
 
+The notebook's own cells share one deadline (``deadline`` in the job, wall-clock seconds since the
+epoch: the grader's ``--timeout`` from the run's start; :func:`limit_cells`): each cell may run only
+until then; at the deadline the running cell is interrupted (``KeyboardInterrupt`` in the kernel, its
+traceback copied to the run log), the cells after it are skipped, and the run is reported as stopped at
+the time limit. The grader's last cell, tagged ``fer-kit-hidden-tests`` (:mod:`fer_kit.grading.probe`),
+runs after that whatever happened, with its own ``probe_seconds``: the hidden tests call the student's
+functions as they stand when the notebook stopped. (The grader's own wall-clock limit, a little later,
+still kills everything if a kernel ignores the interrupt.)
+
 Cell outputs are capped as they arrive (:func:`cap_outputs`): a cell keeps at most 256 KB of
 printed text and 4 MB of rich output (figures), the notebook 12 MB in all, errors are cut to a
 few KB; what is dropped is counted and a line in the cell says so. This runs inside the
@@ -98,6 +107,73 @@ def cap_outputs() -> dict[str, int]:
     return counters
 
 
+def _is_probe(cell: Any) -> bool:
+    from .probe import PROBE_TAG
+
+    return PROBE_TAG in (cell.get("metadata", {}).get("tags") or [])
+
+
+def _interrupted(cell: Any) -> bool:
+    return any(output.get("output_type") == "error" and output.get("ename") == "KeyboardInterrupt"
+               for output in cell.get("outputs", []))
+
+
+def _log_traceback(cell: Any, cell_index: int) -> None:
+    """Copy the interrupted cell's traceback to the run log (stderr): where the notebook was stuck."""
+    import re
+
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", "\n".join(map(str, output.get("traceback", []))))
+            print(f"[fer-kit grader] cell {cell_index} was interrupted at the time limit:\n{text[-4000:]}",
+                  file=sys.stderr, flush=True)
+
+
+def limit_cells(deadline: float | None, probe_seconds: float, cell_timeout: float | None) -> tuple[dict, Any]:
+    """Enforce the notebook's ``deadline`` cell by cell (module docstring); return (the live state, timeout_func).
+
+    ``timeout_func`` (for nbclient, with ``interrupt_on_timeout``) gives each cell the time left until
+    the deadline (at least 1 s), the hidden-tests cell ``probe_seconds``; the patched
+    ``execute_cell`` skips every cell but that one once the deadline has passed and marks the cell it
+    interrupted (``metadata.fer_kit_grader.stopped``). ``state``: ``stopped`` (that cell's index) and
+    ``skipped`` (cells not run).
+    """
+    import math
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    original = NotebookClient.execute_cell
+    state: dict[str, Any] = {"stopped": None, "skipped": 0}
+
+    def timeout_for(cell: Any) -> int | None:
+        if _is_probe(cell):
+            return int(math.ceil(probe_seconds))
+        if deadline is None:
+            return int(math.ceil(cell_timeout)) if cell_timeout else None
+        return max(1, int(math.ceil(deadline - time.time())))
+
+    def execute_cell(self: Any, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+        if _is_probe(cell) or deadline is None:
+            return original(self, cell, cell_index, *args, **kwargs)
+        if time.time() >= deadline:
+            if cell.get("cell_type") == "code" and str(cell.get("source", "")).strip():
+                state["skipped"] += 1
+                cell.setdefault("metadata", {})["fer_kit_grader"] = {"skipped": "time limit"}
+                cell["outputs"] = [nbformat.v4.new_output(
+                    "stream", name="stderr", text="[fer-kit grader: not run: the time limit had passed]\n")]
+            return cell
+        result = original(self, cell, cell_index, *args, **kwargs)
+        if time.time() >= deadline - 0.5 and state["stopped"] is None and _interrupted(cell):
+            state["stopped"] = cell_index
+            cell.setdefault("metadata", {})["fer_kit_grader"] = {"stopped": "time limit"}
+            _log_traceback(cell, cell_index)
+        return result
+
+    NotebookClient.execute_cell = execute_cell
+    return state, timeout_for
+
+
 def _write_status(path: Path, **status: object) -> None:
     write_text_atomic(path, json.dumps(status))
 
@@ -113,6 +189,8 @@ def run_job(job_file: Path) -> int:
     from papermill.exceptions import PapermillExecutionError
 
     counters = cap_outputs()
+    state, timeout_for = limit_cells(job.get("deadline"), float(job.get("probe_seconds") or 0),
+                                     job.get("cell_timeout"))
     start = time.monotonic()
     try:
         papermill.execute_notebook(
@@ -122,18 +200,21 @@ def run_job(job_file: Path) -> int:
             kernel_name=KERNEL_NAME,
             cwd=job["cwd"],
             progress_bar=False,
-            execution_timeout=job.get("cell_timeout"),
             start_timeout=job.get("start_timeout", 120),
             allow_errors=True,
+            timeout_func=timeout_for,
+            interrupt_on_timeout=True,
         )
     except PapermillExecutionError:
         pass  # the executed notebook holds the error outputs; the grader reads them there
-    except Exception as error:  # dead kernel, cell timeout, kernel that never started
+    except Exception as error:  # dead kernel, kernel that never started
         _write_status(status_file, finished=False, seconds=time.monotonic() - start,
-                      error=f"{type(error).__name__}: {str(error).strip()[:500]}", dropped_output=counters["dropped"])
+                      error=f"{type(error).__name__}: {str(error).strip()[:500]}", dropped_output=counters["dropped"],
+                      stopped_at_limit=state["stopped"] is not None or state["skipped"] > 0)
         return 3
     _write_status(status_file, finished=True, seconds=time.monotonic() - start, error="",
-                  dropped_output=counters["dropped"])
+                  dropped_output=counters["dropped"],
+                  stopped_at_limit=state["stopped"] is not None or state["skipped"] > 0)
     return 0
 
 

@@ -9,8 +9,12 @@ For every submission :func:`grade_submission`
    giving it a private copy, inside that sandbox, of the work folder the instructor's solution
    run left (data, caches, trained runs: the kit keys none of them on where the work folder is,
    so the copy is reused as it is);
-3. runs the checks (in the grader, outside the sandbox) on what it recorded, read back with
-   size limits (whatever was recorded before an error or the time limit still counts) and names
+3. after the notebook's own cells, in the same kernel and sandbox, calls the student's functions on
+   hidden inputs drawn for that student from the instructor's secret (:mod:`~fer_kit.grading.hidden`,
+   :mod:`~fer_kit.grading.probe`);
+4. runs the checks (in the grader, outside the sandbox) on what it recorded and what its functions
+   answered, read back with size limits (whatever was recorded before an error or the time limit still
+   counts; a hidden check compares the answers with references the grader computes itself) and names
    the status: ``ok``, ``error``, ``not implemented``, ``timeout``, ``invalid`` or ``wrong assignment``.
 
 :func:`grade_class` does that for every student of a submissions folder with a pool of
@@ -21,8 +25,8 @@ from that copy. Only the grader writes the records, the feedback and the gradebo
 each student is graded; none of them (nor the submissions, the solution and its results, the
 checks) is visible inside any sandbox. A re-run keeps the students whose record is still valid
 (:func:`~fer_kit.grading.record.reusable`): same submission hash and same grader fingerprint
-(:func:`grader_fingerprint`: the checks, the grading code, the kit version, the solution work),
-and an outcome that does not depend on changed limits.
+(:func:`grader_fingerprint`: the checks, the grading code, the kit version, the solution work, the
+secret's digest and ``--show-expected``), and an outcome that does not depend on changed limits.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from fer_kit.errors import FerKitError, InputFileError
 from .assignment import Assignment
 from .checks import CheckContext, CheckResult, run_checks
 from .gradebook import write_feedback, write_gradebook
+from .hidden import SOLUTION_STUDENT, HiddenOptions, hidden_run, plan_hidden, stored_secret
 from .record import ERROR, INVALID, NOT_IMPLEMENTED, OK, TIMEOUT, GradeRecord, reusable
 from .sandbox import (
     NO_SANDBOX_WARNING,
@@ -107,15 +112,21 @@ def kit_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def solution_fingerprint(assignment: Assignment) -> str:
-    """What the solution run depends on: the assignment (checks, parameters, solution notebook) and the kit."""
-    return hashlib.sha256(f"{assignment.fingerprint()}\0{kit_fingerprint()}".encode()).hexdigest()[:16]
+def solution_fingerprint(assignment: Assignment, secret_digest: str = "") -> str:
+    """What the solution run depends on: the assignment (checks, parameters, solution notebook), the kit and
+    the secret's digest (its hidden tests are drawn from it)."""
+    text = f"{assignment.fingerprint()}\0{kit_fingerprint()}\0{secret_digest}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def grader_fingerprint(assignment: Assignment, reference: Reference | None = None) -> str:
-    """The resume fingerprint of every record: the solution fingerprint plus the solution work's hash."""
+def grader_fingerprint(assignment: Assignment, reference: Reference | None = None,
+                       hidden: HiddenOptions | None = None) -> str:
+    """The resume fingerprint of every record: the solution fingerprint, the solution work's hash, the
+    secret's digest and whether feedback shows expected values."""
     work = reference.work_hash if reference is not None else ""
-    return hashlib.sha256(f"{solution_fingerprint(assignment)}\0{work}".encode()).hexdigest()[:16]
+    digest, shown = (hidden.digest, int(hidden.show_expected)) if hidden is not None else ("", 0)
+    text = f"{solution_fingerprint(assignment, digest)}\0{work}\0{shown}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def instructor_paths(assignment: Assignment) -> list[Path]:
@@ -228,25 +239,31 @@ def _unrun(submission: Submission, assignment: Assignment, status: str, note: st
 
 def _run(nb: Any, assignment: Assignment, label: str, timeout: float, reference: Reference | None,
          folder: Path | None, keep: Path, isolation: Isolation, limits: Limits, runs_root: Path | None = None,
-         solution_work: Path | None = None) -> tuple[RunOutcome, list[CheckResult], str, str]:
+         solution_work: Path | None = None, hidden: HiddenOptions | None = None,
+         student: str = "") -> tuple[RunOutcome, list[CheckResult], str, str]:
     """Run ``nb`` in a new sandbox, check it, keep its executed copy, results and log under ``keep``.
 
     The notebook's work folder is a private copy of the solution's (with a ``reference``), else
     empty. ``solution_work`` (the solution run): where to keep what the run left in its work
-    folder, as the read-only snapshot every student's copy is made from.
+    folder, as the read-only snapshot every student's copy is made from. The hidden tests are drawn
+    for ``student`` (default ``label``) under ``hidden``'s secret (a random one without it).
     """
+    hidden = hidden or HiddenOptions.ephemeral()
+    plan = plan_hidden(assignment, hidden.secret, student or label)
     sandbox = Path(tempfile.mkdtemp(prefix=f"fer-kit-grade-{_safe_name(label)}-", dir=runs_root))
     try:
         fill = reference.copy_to if reference is not None and reference.work_dir is not None else None
         outcome = run_sandboxed(nb, assignment.name, sandbox / "run", dict(assignment.parameters), timeout, folder,
-                                fill_work=fill, isolation=isolation, limits=limits)
+                                fill_work=fill, isolation=isolation, limits=limits,
+                                hidden=plan.payload() if plan else None, hidden_seconds=plan.seconds if plan else 0)
         shared = reference.work_dir if reference is not None else None
         if solution_work is not None:
             remove_tree(solution_work)
             copy_tree(sandbox / "run" / "box" / "course-work", solution_work, links="copy", read_only=True)
             shared = solution_work
         context = CheckContext(outcome.results, outcome.output_dir, dict(assignment.parameters),
-                               reference.results if reference else {}, shared)
+                               reference.results if reference else {}, shared,
+                               hidden_run(plan, outcome.hidden_answers, outcome.hidden_problem), hidden.show_expected)
         checks = run_checks(assignment.checks, context)
         status, note = _status(outcome, timeout)
         for sub in ("executed", "results", "logs"):
@@ -274,6 +291,7 @@ def grade_submission(
     limits: Limits | None = None,
     grader: str = "",
     runs_root: Path | None = None,
+    hidden: HiddenOptions | None = None,
 ) -> GradeRecord:
     """Vet, run (sandboxed, time-limited) and check one submission; never raises for a bad submission.
 
@@ -282,7 +300,8 @@ def grade_submission(
     ``reference`` is the solution run: the notebook works in its own copy of the solution's work
     folder (in its sandbox), and the checks see the solution's results. ``isolation`` defaults
     to a bubblewrap sandbox hiding the instructor material (:func:`default_isolation`),
-    ``grader`` to :func:`grader_fingerprint`. :class:`~fer_kit.grading.sandbox.SandboxError`
+    ``grader`` to :func:`grader_fingerprint`. ``hidden`` holds the secret the hidden inputs are drawn
+    from (a random one without it) and ``show_expected``. :class:`~fer_kit.grading.sandbox.SandboxError`
     (the grader's problem) when the sandbox cannot be set up.
     """
     state_dir = Path(state_dir)
@@ -290,7 +309,8 @@ def grade_submission(
     if isolation.sandbox:
         require_bubblewrap()
     limits = limits or Limits()
-    grader = grader or grader_fingerprint(assignment, reference)
+    hidden = hidden or HiddenOptions.ephemeral()
+    grader = grader or grader_fingerprint(assignment, reference, hidden)
     settings = run_limits(timeout, limits, isolation)
     sha = content_hash(submission)
     if submission.notebook is None:
@@ -301,7 +321,7 @@ def grade_submission(
         return _unrun(submission, assignment, status, reason, sha, grader, settings)
     started = time.monotonic()
     outcome, checks, status, note = _run(nb, assignment, submission.student, timeout, reference,
-                                         submission.folder, state_dir, isolation, limits, runs_root)
+                                         submission.folder, state_dir, isolation, limits, runs_root, hidden=hidden)
     score = round(sum(check.points for check in checks), 4)
     executed = state_dir / "executed" / f"{submission.student}.ipynb"
     return GradeRecord(submission.student, assignment.name, status, score, assignment.max_points, checks, note,
@@ -312,7 +332,8 @@ def grade_submission(
 
 def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: float,
                        log: Callable[[str], None] | None = None, *, isolation: Isolation | None = None,
-                       limits: Limits | None = None, runs_root: Path | None = None) -> Reference | None:
+                       limits: Limits | None = None, runs_root: Path | None = None,
+                       hidden: HiddenOptions | None = None) -> Reference | None:
     """Run the instructor's solution once (in a sandbox, like a student); None without a solution run.
 
     Its results and the read-only snapshot of its work folder are kept in ``state_dir/solution/``
@@ -320,7 +341,8 @@ def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: f
     snapshot still has the hash it had. :class:`~fer_kit.errors.FerKitError` when the solution
     does not run cleanly: grading against a broken reference would be unfair. A solution that
     the checks do not give full marks is reported through ``log`` (the checks or the notebook need
-    a look) but does not stop the grading.
+    a look) but does not stop the grading; its functions face hidden tests drawn under ``hidden``'s
+    secret like a student's.
     """
     if not assignment.solution_run:
         return None
@@ -334,7 +356,8 @@ def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: f
     if stamp.is_file():
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(stamp.read_text(encoding="utf-8"))
-    fingerprint = solution_fingerprint(assignment)
+    hidden = hidden or HiddenOptions.ephemeral()
+    fingerprint = solution_fingerprint(assignment, hidden.digest)
     if data.get("grader") == fingerprint and data.get("complete") is True and work.is_dir() and data.get("work_hash"):
         with contextlib.suppress(OSError):
             if copy_tree(work, None, links="copy").digest == data["work_hash"]:
@@ -351,7 +374,8 @@ def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: f
         require_bubblewrap()
     started = time.monotonic()
     outcome, checks, status, note = _run(nb, assignment, "solution", 3 * timeout, None, None, folder, isolation,
-                                         limits or Limits(), runs_root, solution_work=work)
+                                         limits or Limits(), runs_root, solution_work=work, hidden=hidden,
+                                         student=SOLUTION_STUDENT)
     if status != OK:
         raise FerKitError(f"the solution notebook does not run cleanly with the grading parameters: "
                           f"{note}; see {folder / 'executed' / 'solution.ipynb'}", path)
@@ -381,6 +405,15 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=1))
 
 
+def _stored_secret(state_dir: Path, log: Callable[[str], None]) -> bytes:
+    """The secret kept in the state folder (made now if absent, and said so): grading without ``--secret-file``."""
+    secret, made = stored_secret(state_dir)
+    if made:
+        log(f"hidden tests: no --secret-file given; made a secret and kept it in {state_dir / 'hidden-tests.secret'} "
+            "(mode 0600): keep it to grade again with the same hidden inputs")
+    return secret
+
+
 def grade_class(
     submissions_dir: str | Path,
     assignment: Assignment,
@@ -393,6 +426,9 @@ def grade_class(
     sandbox: bool = True,
     limits: Limits | None = None,
     read_only: Iterable[str | Path] = (),
+    secret: bytes | None = None,
+    show_expected: bool = False,
+    scheduler: str | None = None,
 ) -> ClassReport:
     """Grade every submission in ``submissions_dir``; write the gradebook CSV and one feedback file each.
 
@@ -402,7 +438,13 @@ def grade_class(
     unless ``rerun``. ``sandbox=False`` runs the notebooks without bubblewrap (and says what that
     gives up through ``log``); with it, :class:`~fer_kit.grading.sandbox.SandboxError` when
     bubblewrap is missing or cannot work here. ``limits`` are the resource limits of each run,
-    ``read_only`` extra host folders each sandbox may read (e.g. a real dataset).
+    ``read_only`` extra host folders each sandbox may read (e.g. a real dataset). ``secret`` draws the
+    hidden inputs (without it, the one kept in the state folder, made there on first use: see
+    :func:`~fer_kit.grading.hidden.stored_secret`); ``show_expected`` lets feedback show expected values.
+    ``scheduler`` (a Dask scheduler's address): one submission per task on that cluster
+    (:func:`fer_kit.executors.task_executor`), each run by :func:`grade_submission` in its own sandbox on
+    a worker; the submissions, the gradebook's folders and the kit must be at the same paths there
+    (shared storage), and the intake copies and runs are made beside the gradebook instead of in ``/tmp``.
     """
 
     log = log or (lambda message: None)
@@ -417,6 +459,7 @@ def grade_class(
     gradebook, feedback_dir, state_dir = output_paths(gradebook)
     for folder in (feedback_dir, state_dir / "records"):
         folder.mkdir(parents=True, exist_ok=True)
+    hidden = HiddenOptions(secret if secret is not None else _stored_secret(state_dir, log), show_expected)
     # the gradebook may live inside the submissions folder: its own folders are not students
     found = [s for s in find_submissions(submissions_dir, assignment)
              if s.path.resolve() not in (state_dir, feedback_dir)]
@@ -425,10 +468,10 @@ def grade_class(
                              submissions_dir)
 
     started = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix="fer-kit-grading-"))
+    scratch = Path(tempfile.mkdtemp(prefix="fer-kit-grading-", dir=state_dir if scheduler else None))
     try:
         return _grade_class(found, scratch, submissions_dir, assignment, gradebook, feedback_dir, state_dir,
-                            timeout, workers, rerun, log, sandbox, limits, read_only, started)
+                            timeout, workers, rerun, log, sandbox, limits, read_only, started, hidden, scheduler)
     finally:
         remove_tree(scratch)
 
@@ -436,8 +479,12 @@ def grade_class(
 def _grade_class(found: list[Submission], scratch: Path, submissions_dir: Path, assignment: Assignment,
                  gradebook: Path, feedback_dir: Path, state_dir: Path, timeout: float, workers: int, rerun: bool,
                  log: Callable[[str], None], sandbox: bool, limits: Limits, read_only: Iterable[str | Path],
-                 started: float) -> ClassReport:
-    """:func:`grade_class` once the hand-ins are found; ``scratch`` holds the intake copies and the runs."""
+                 started: float, hidden: HiddenOptions | None = None, scheduler: str | None = None) -> ClassReport:
+    """:func:`grade_class` once the hand-ins are found; ``scratch`` holds the intake copies and the runs.
+
+    Each submission is one call of ``grade`` (:func:`grade_submission`): in a thread of this process, or
+    with ``scheduler`` the same call as a task on a Dask worker (:mod:`fer_kit.executors`).
+    """
     isolation = default_isolation(assignment, [submissions_dir, gradebook, feedback_dir, state_dir, scratch],
                                   sandbox, [Path(p) for p in read_only])
     submissions = [intake(s, scratch / "intake" / f"{i:05d}-{_safe_name(s.student)}", assignment)
@@ -446,9 +493,9 @@ def _grade_class(found: list[Submission], scratch: Path, submissions_dir: Path, 
     runs_root.mkdir()
     solution_started = time.monotonic()
     reference = solution_reference(assignment, state_dir, timeout, log, isolation=isolation, limits=limits,
-                                   runs_root=runs_root)
+                                   runs_root=runs_root, hidden=hidden)
     solution_seconds = time.monotonic() - solution_started
-    grader = grader_fingerprint(assignment, reference)
+    grader = grader_fingerprint(assignment, reference, hidden)
     settings = run_limits(timeout, limits, isolation)
 
     records: dict[str, GradeRecord] = {}
@@ -486,26 +533,34 @@ def _grade_class(found: list[Submission], scratch: Path, submissions_dir: Path, 
 
     def grade(submission: Submission) -> GradeRecord:
         return grade_submission(submission, assignment, state_dir, timeout, reference, isolation=isolation,
-                                limits=limits, grader=grader, runs_root=runs_root)
+                                limits=limits, grader=grader, runs_root=runs_root, hidden=hidden)
 
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        futures = {pool.submit(grade, submission): submission for submission in todo}
-        for future in as_completed(futures):
-            submission = futures[future]
-            try:
-                record = future.result()
-            except Exception as error:  # the grader's own failure (disk full, ...): report, keep going
-                record = _unrun(submission, assignment, ERROR, f"the grader failed: {type(error).__name__}: {error}",
-                                content_hash(submission), grader, settings)
-                record.grader = ""  # not a finished grading: a re-run tries again
-                record.depends_on_limits = True
-            finish(record)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        kill_running()
-        raise
-    pool.shutdown(wait=True)
+    with contextlib.ExitStack() as cluster:  # with a scheduler: a Dask client, closed at the end
+        if scheduler:
+            from fer_kit.executors import task_executor
+
+            pool = cluster.enter_context(task_executor(0, scheduler))
+        else:
+            pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = {pool.submit(grade, submission): submission for submission in todo}
+            for future in as_completed(futures):
+                submission = futures[future]
+                try:
+                    record = future.result()
+                except Exception as error:  # the grader's own failure (disk full, ...): report, keep going
+                    record = _unrun(submission, assignment, ERROR,
+                                    f"the grader failed: {type(error).__name__}: {error}",
+                                    content_hash(submission), grader, settings)
+                    record.grader = ""  # not a finished grading: a re-run tries again
+                    record.depends_on_limits = True
+                finish(record)
+        except BaseException:
+            if not scheduler:
+                pool.shutdown(wait=False, cancel_futures=True)
+            kill_running()
+            raise
+        pool.shutdown(wait=True)
     ordered = [records[s.student] for s in submissions]
     return ClassReport(gradebook, feedback_dir, state_dir, ordered, graded=len(todo), reused=reused,
                        seconds=time.monotonic() - started, solution_seconds=solution_seconds)

@@ -7,6 +7,7 @@ Every run gets a fresh folder ``sandbox`` on the grader's side::
         output/             output_dir (results.json, figures)
         course-work/        work_dir: a private copy of the solution run's work folder (filled by the caller)
         home/  tmp/         HOME and TMPDIR
+        hidden/             the hidden tests' cases.json (grader-made) and answers.json (the probe's)
         job.json  status.json  executed.ipynb
     sandbox/out/            the grader's own: what it copied out of box/ after the run (never mounted)
     sandbox/empty           an empty file, bound over the files to hide
@@ -33,10 +34,14 @@ polled every 2 s: over it the run is stopped); the tmpfs sizes; the run log keep
 32 KB and last 256 KB; ``results.json`` over 1 MB and an executed notebook over 16 MB are not
 read. Files are copied out of ``box/`` without following any link (:func:`read_untrusted`).
 
-The wall-clock limit works as before: papermill runs in a child process
-(:mod:`fer_kit.grading.execute`); at the limit the executed copy as papermill last saved it is
-kept (it marks the running cell), the kernels are made to print their Python stacks into the
-run log (``SIGABRT`` + ``PYTHONFAULTHANDLER``), then the whole process tree is killed.
+The wall-clock limit: papermill runs in a child process (:mod:`fer_kit.grading.execute`), which
+interrupts the cell running at the limit, skips the rest and still runs the grader's hidden-tests
+cell (:mod:`fer_kit.grading.probe`, with its own time budget; its cases in ``box/hidden/cases.json``,
+its answers in ``box/hidden/answers.json``, read back like ``results.json``, up to 4 MB). Should the
+run outlive both by :data:`HARD_GRACE` s (a kernel that ignores the interrupt), the executed copy as
+papermill last saved it is kept (it marks the running cell), the kernels are made to print their
+Python stacks into the run log (``SIGABRT`` + ``PYTHONFAULTHANDLER``), then the whole process tree
+is killed.
 
 ``Isolation(sandbox=False)`` (``fer-kit grade --no-sandbox``) runs the same job without bwrap:
 same scrubbed environment, limits and untrusted reading, but as the grader's user with its
@@ -114,6 +119,7 @@ class Limits:
     tmp: int = 256 * MiB
     shm: int = 64 * MiB
     results: int = 1 * MiB
+    answers: int = 4 * MiB
     executed: int = 16 * MiB
     status: int = 64 * KiB
     log_head: int = 32 * KiB
@@ -157,6 +163,10 @@ class RunOutcome:
     problems: list[str] = field(default_factory=list)
     stopped: str = ""
     """Why the grader stopped the run early, other than the time limit (e.g. the disk quota)."""
+    hidden_answers: Any = None
+    """What the hidden tests' cell wrote (``answers.json``, parsed JSON, unchecked), None if nothing was read."""
+    hidden_problem: str = ""
+    """Why no hidden-test answers were read, if none were."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,17 +566,20 @@ def _first_line(source: str) -> str:
 def read_executed(path: Path) -> tuple[list[dict], dict | None]:
     """Error outputs of an executed notebook and the cell still running when it was stopped (if any).
 
-    Cells are numbered from 1 as in the submitted notebook (the cells papermill adds are skipped).
-    The texts are cut to a few KB (the notebook is the student's: anything may be in it), and at
-    most 50 failing cells are listed.
+    Cells are numbered from 1 as in the submitted notebook (the cells papermill and the grader add are
+    skipped). The running cell is the one papermill last marked running, or the one interrupted at the
+    time limit. The texts are cut to a few KB (the notebook is the student's: anything may be in it),
+    and at most 50 failing cells are listed.
     """
     import nbformat
+
+    from .probe import PROBE_TAG
 
     try:
         nb = nbformat.read(str(path), as_version=4)
     except Exception:  # absent, or cut short when the run was killed while papermill saved it
         return [], None
-    added = {"injected-parameters", "papermill-error-cell-tag"}
+    added = {"injected-parameters", "papermill-error-cell-tag", PROBE_TAG}
     try:
         cells = [cell for cell in nb.cells if not added & cell_tags(cell)]
     except Exception:
@@ -582,7 +595,9 @@ def read_executed(path: Path) -> tuple[list[dict], dict | None]:
                     errors.append({"cell": number, "ename": str(output.get("ename", ""))[:200],
                                    "evalue": str(output.get("evalue", ""))[:2000],
                                    "line": _first_line(str(cell.source)), "traceback": "\n".join(traceback)[-3000:]})
-            if cell.get("metadata", {}).get("papermill", {}).get("status") == "running" and running is None:
+            metadata = cell.get("metadata", {})
+            interrupted = (metadata.get("fer_kit_grader") or {}).get("stopped")
+            if (metadata.get("papermill", {}).get("status") == "running" or interrupted) and running is None:
                 running = {"cell": number, "line": _first_line(str(cell.source))}
     return errors, running
 
@@ -628,7 +643,8 @@ def _read_status(box: Path, limit: int) -> dict | None:
         return None
     dropped = data.get("dropped_output")
     return {"finished": data.get("finished") is True, "error": str(data.get("error", ""))[:500],
-            "dropped_output": dropped if isinstance(dropped, int) and dropped > 0 else 0}
+            "dropped_output": dropped if isinstance(dropped, int) and dropped > 0 else 0,
+            "stopped_at_limit": data.get("stopped_at_limit") is True}
 
 
 # --------------------------------------------------------------------------------------------
@@ -672,15 +688,24 @@ def _launch(command: list[str], env: dict[str, str] | None, cwd: Path, pass_fds:
                             stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds)
 
 
-def _supervise(process: subprocess.Popen, timeout: float, box: Path, out: Path, limits: Limits) -> tuple[bool, str]:
-    """Wait for the run; (timed out, why it was stopped otherwise) after killing everything it left."""
-    deadline = time.monotonic() + timeout
+def _supervise(process: subprocess.Popen, timeout: float, box: Path, out: Path, limits: Limits,
+               probe_by: float | None = None) -> tuple[bool, str]:
+    """Wait for the run; (timed out, why it was stopped otherwise) after killing everything it left.
+
+    ``timeout`` is the whole run's limit; with ``probe_by`` the run is also stopped that many seconds
+    in if the hidden tests have not started by then (no ``hidden/answers.json``: a kernel that ignored
+    the interrupt at the notebook's time limit gets no longer for the hidden tests' budget).
+    """
+    started = time.monotonic()
+    deadline = started + timeout
     base_size, base_count = _usage(box, 10**9)
     timed_out, stopped = False, ""
     try:
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            stalled = probe_by is not None and time.monotonic() - started > probe_by and not (
+                box / "hidden" / "answers.json").exists()
+            if left <= 0 or stalled:
                 timed_out = True
                 # as papermill last saved it: the cell running at the limit is marked
                 _copy_out(box, "executed.ipynb", out / "at-time-limit.ipynb", limits.executed)
@@ -701,39 +726,25 @@ def _supervise(process: subprocess.Popen, timeout: float, box: Path, out: Path, 
     return timed_out, stopped
 
 
-def run_sandboxed(
-    nb: Mapping[str, Any],
-    name: str,
-    sandbox: Path,
-    parameters: Mapping[str, Any],
-    timeout: float,
-    folder: Path | None = None,
-    *,
-    fill_work: Callable[[Path], Any] | None = None,
-    isolation: Isolation | None = None,
-    limits: Limits | None = None,
-) -> RunOutcome:
-    """Run notebook ``nb`` (a dict) as ``work/<name>.graded.ipynb`` in the private folder ``sandbox/box``.
+HARD_GRACE = 15.0
+"""Seconds past the notebook's time limit and the hidden tests' budget before the grader kills the run
+(the interrupt at the time limit normally ends a cell well before)."""
 
-    ``folder`` (a folder submission, the grader's read-only copy) is copied into ``work/`` first;
-    ``fill_work(path)`` fills ``course-work/``, the notebook's ``work_dir`` (else it starts empty).
-    ``parameters`` go to the notebook's ``parameters`` cell with ``output_dir`` and ``work_dir``
-    set to the run's own folders. :class:`SandboxError` when bwrap could not set the sandbox up.
-    """
-    isolation = isolation or Isolation()
-    limits = limits or Limits()
-    sandbox = Path(sandbox)
-    box, out, empty = sandbox / "box", sandbox / "out", sandbox / "empty"
-    inside = INSIDE if isolation.sandbox else box
+
+def _prepare_box(sandbox: Path, nb: Mapping[str, Any], name: str, folder: Path | None,
+                 fill_work: Callable[[Path], Any] | None, inside: Path, hidden: Mapping[str, Any] | None) -> Path:
+    """Make ``sandbox/box`` (module docstring), the graded copy of ``nb`` and, with ``hidden``, the hidden
+    tests' cases (``hidden/cases.json``) and the cell that answers them, appended last."""
+    from .probe import PROBE_TAG, probe_source
+
+    box = sandbox / "box"
     box.mkdir(parents=True)
-    out.mkdir()
-    empty.write_bytes(b"")
     work = box / "work"
     if folder is not None:
         copy_tree(folder, work, links="skip", writable=True)
     else:
         work.mkdir()
-    for sub in ("output", "home", "tmp"):
+    for sub in ("output", "home", "tmp", "hidden"):
         (box / sub).mkdir()
     if fill_work is not None:
         fill_work(box / "course-work")
@@ -741,19 +752,24 @@ def run_sandboxed(
         (box / "course-work").mkdir()
     _matplotlib_cache(box / "home")
     _kernel_config(box / "home")
-    (work / f"{name}.graded.ipynb").write_text(json.dumps(grading_copy(nb)), encoding="utf-8")
-    job = {"input": str(inside / "work" / f"{name}.graded.ipynb"), "output": str(inside / "executed.ipynb"),
-           "cwd": str(inside / "work"), "tmp_dir": str(inside / "tmp"), "cell_timeout": timeout,
-           "parameters": {**parameters, "output_dir": str(inside / "output"), "work_dir": str(inside / "course-work")}}
-    (box / "job.json").write_text(json.dumps(job), encoding="utf-8")
-    # -s: no user site; the working directory put on sys.path is the private folder's root, grader-made
-    execute = [sys.executable, "-s", "-m", "fer_kit.grading.execute", str(inside / "job.json")]
+    graded = grading_copy(nb)
+    if hidden is not None:
+        (box / "hidden" / "cases.json").write_text(json.dumps(hidden), encoding="utf-8")
+        source = probe_source(inside / "hidden" / "cases.json", inside / "hidden" / "answers.json")
+        graded.setdefault("cells", []).append({"cell_type": "code", "execution_count": None, "outputs": [],
+                                               "metadata": {"tags": [PROBE_TAG]}, "source": source})
+    (work / f"{name}.graded.ipynb").write_text(json.dumps(graded), encoding="utf-8")
+    return box
 
+
+def _start(sandbox: Path, box: Path, isolation: Isolation, limits: Limits, execute: list[str],
+           seconds: float) -> tuple[subprocess.Popen, int | None]:
+    """Launch ``execute`` (in bwrap, or plainly with ``--no-sandbox``) under the rlimits; (process, info fd)."""
     info_read, info_write = os.pipe() if isolation.sandbox else (None, None)
     args_fd = None
     try:
         if isolation.sandbox:
-            full = bwrap_command(box, empty, isolation, limits, execute, info_fd=info_write)
+            full = bwrap_command(box, sandbox / "empty", isolation, limits, execute, info_fd=info_write)
             # the options go through a file (--args): bwrap's own processes, PID 1 inside included, show
             # only "bwrap --args N" in /proc/*/cmdline, not the mounts and so the hidden paths
             split = full.index("--")
@@ -765,7 +781,7 @@ def run_sandboxed(
         else:
             command, env = execute, sandbox_env(box)
         fds = tuple(fd for fd in (info_write, args_fd) if fd is not None)
-        process = _launch(with_rlimits(limits.rlimits(timeout), command), env, box, fds)
+        process = _launch(with_rlimits(limits.rlimits(seconds), command), env, box, fds)
     except BaseException:
         if info_read is not None:
             os.close(info_read)
@@ -774,12 +790,19 @@ def run_sandboxed(
         for fd in (info_write, args_fd):
             if fd is not None:
                 os.close(fd)
+    return process, info_read
+
+
+def _wait(process: subprocess.Popen, info_read: int | None, seconds: float, box: Path, out: Path,
+          limits: Limits, probe_by: float | None = None) -> tuple[bool, str, LogTail]:
+    """Supervise the run to its end (:func:`_supervise`); (timed out, why stopped, its log).
+    :class:`SandboxError` if bwrap failed."""
     tail = LogTail(process.stdout.fileno(), limits.log_head, limits.log_tail)
     tail.start()
     with _RUNNING_LOCK:
         _RUNNING.add(process)
     try:
-        timed_out, stopped = _supervise(process, timeout, box, out, limits)
+        timed_out, stopped = _supervise(process, seconds, box, out, limits, probe_by)
     finally:
         with _RUNNING_LOCK:
             _RUNNING.discard(process)
@@ -794,23 +817,83 @@ def run_sandboxed(
         with contextlib.suppress(OSError):
             started = bool(os.read(info_read, 4096))
         os.close(info_read)
-    log = out / "run.log"
-    log.write_bytes(tail.text())
+    (out / "run.log").write_bytes(tail.text())
     if not started and not timed_out:  # bwrap reports on --info-fd once the sandbox stands
         lines = tail.text().decode("utf-8", "replace").strip().splitlines()
         raise SandboxError(f"bwrap could not set up the sandbox: {lines[-1] if lines else 'no message'}")
+    return timed_out, stopped, tail
 
+
+def run_sandboxed(
+    nb: Mapping[str, Any],
+    name: str,
+    sandbox: Path,
+    parameters: Mapping[str, Any],
+    timeout: float,
+    folder: Path | None = None,
+    *,
+    fill_work: Callable[[Path], Any] | None = None,
+    isolation: Isolation | None = None,
+    limits: Limits | None = None,
+    hidden: Mapping[str, Any] | None = None,
+    hidden_seconds: float = 0.0,
+) -> RunOutcome:
+    """Run notebook ``nb`` (a dict) as ``work/<name>.graded.ipynb`` in the private folder ``sandbox/box``.
+
+    ``folder`` (a folder submission, the grader's read-only copy) is copied into ``work/`` first;
+    ``fill_work(path)`` fills ``course-work/``, the notebook's ``work_dir`` (else it starts empty).
+    ``parameters`` go to the notebook's ``parameters`` cell with ``output_dir`` and ``work_dir``
+    set to the run's own folders. The notebook's cells get ``timeout`` seconds in all
+    (:func:`fer_kit.grading.execute.limit_cells`); ``hidden`` (the probe's cases,
+    :meth:`~fer_kit.grading.hidden.HiddenPlan.payload`) adds the hidden tests' cell after them with
+    ``hidden_seconds`` of its own. The run is killed :data:`HARD_GRACE` s after both, or after the notebook's
+    ``timeout`` if the hidden tests have not started by then. :class:`SandboxError` when bwrap could not set
+    the sandbox up.
+    """
+    isolation = isolation or Isolation()
+    limits = limits or Limits()
+    sandbox = Path(sandbox)
+    inside = INSIDE if isolation.sandbox else sandbox / "box"
+    box = _prepare_box(sandbox, nb, name, folder, fill_work, inside, hidden)
+    out = sandbox / "out"
+    out.mkdir()
+    (sandbox / "empty").write_bytes(b"")
+    probe_seconds = float(hidden_seconds) if hidden is not None else 0.0
+    job = {"input": str(inside / "work" / f"{name}.graded.ipynb"), "output": str(inside / "executed.ipynb"),
+           "cwd": str(inside / "work"), "tmp_dir": str(inside / "tmp"), "deadline": time.time() + timeout,
+           "probe_seconds": probe_seconds,
+           "parameters": {**parameters, "output_dir": str(inside / "output"), "work_dir": str(inside / "course-work")}}
+    (box / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    # -s: no user site; the working directory put on sys.path is the private folder's root, grader-made
+    execute = [sys.executable, "-s", "-m", "fer_kit.grading.execute", str(inside / "job.json")]
+    seconds = timeout + probe_seconds + HARD_GRACE
+    process, info_read = _start(sandbox, box, isolation, limits, execute, seconds)
+    probe_by = timeout + HARD_GRACE if hidden is not None else None
+    timed_out, stopped, tail = _wait(process, info_read, seconds, box, out, limits, probe_by)
+    return _read_back(box, out, limits, process, tail, timed_out, stopped, hidden is not None)
+
+
+def _run_status(box: Path, limits: Limits, process: subprocess.Popen, tail: LogTail) -> tuple[dict, list[str]]:
+    """The run's ``status.json`` (or what the log says when it left none) and the problems with its output."""
     problems: list[str] = []
     status = _read_status(box, limits.status)
     if status is None:
         lines = tail.text().decode("utf-8", "replace").strip().splitlines()[-3:]
-        status = {"finished": False, "dropped_output": 0,
+        status = {"finished": False, "dropped_output": 0, "stopped_at_limit": False,
                   "error": " / ".join(lines)[-500:] or f"the run stopped (exit code {process.returncode})"}
     if status["dropped_output"]:
         problems.append(f"{_size(status['dropped_output'])} of cell output was dropped (too much printed)")
     if tail.total > limits.log_head + limits.log_tail:
         problems.append(f"the run log was cut to its first {_size(limits.log_head)} and last "
                         f"{_size(limits.log_tail)} ({_size(tail.total)} written)")
+    return status, problems
+
+
+def _read_back(box: Path, out: Path, limits: Limits, process: subprocess.Popen, tail: LogTail, timed_out: bool,
+               stopped: str, hidden: bool) -> RunOutcome:
+    """What the run left, read as untrusted data (module docstring) into a :class:`RunOutcome`."""
+    status, problems = _run_status(box, limits, process, tail)
+    timed_out = timed_out or status["stopped_at_limit"]
     results, results_problem = load_results(box / "output", limits.results)
     (out / "output").mkdir()  # what the checks see as output_dir: the grader's own copy of the results
     if results:
@@ -819,7 +902,7 @@ def run_sandboxed(
     if problem:
         problems.append(f"the executed notebook was not kept: {problem}")
     executed = out / "executed.ipynb"
-    if timed_out and (out / "at-time-limit.ipynb").is_file():
+    if timed_out and (out / "at-time-limit.ipynb").is_file() and not status["stopped_at_limit"]:
         executed = out / "at-time-limit.ipynb"
     errors: list[dict] = []
     running = None
@@ -829,6 +912,54 @@ def run_sandboxed(
             problems.append(budget)
         else:
             errors, running = read_executed(executed)
-    return RunOutcome(timed_out, status["finished"] and not stopped, status["error"], results, results_problem,
-                      errors, running, executed if executed.is_file() else None, log, out / "output", problems,
-                      stopped)
+    outcome = RunOutcome(timed_out, status["finished"] and not stopped, status["error"], results, results_problem,
+                         errors, running, executed if executed.is_file() else None, out / "run.log", out / "output",
+                         problems, stopped)
+    if hidden:
+        outcome.hidden_answers, outcome.hidden_problem = load_answers(box, limits.answers, outcome)
+    return outcome
+
+
+def load_answers(box: Path, limit: int, outcome: RunOutcome) -> tuple[Any, str]:
+    """The hidden tests' ``answers.json`` (parsed, not yet checked) and, when there is none, why.
+
+    Read like ``results.json``: no link followed, refused unread over ``limit`` bytes or when it
+    holds too many JSON values.
+    """
+    raw, problem = read_untrusted(box, "hidden/answers.json", limit)
+    if raw is not None:
+        problem = _json_budget_problem(raw, "the hidden tests' answers")
+        if not problem:
+            try:
+                return json.loads(raw.decode("utf-8")), ""
+            except (ValueError, RecursionError):
+                problem = "the hidden tests' answers are unreadable"
+        return None, problem
+    if problem:
+        return None, problem
+    if outcome.timed_out and not outcome.finished:
+        return None, "the run was stopped at the time limit before the hidden tests could run"
+    if outcome.stopped:
+        return None, f"the run was stopped before the hidden tests could run ({outcome.stopped})"
+    if not outcome.finished:
+        return None, f"the notebook stopped before the hidden tests could run ({outcome.error[:200]})"
+    cell_error = probe_cell_error(outcome.executed)
+    return None, f"the hidden tests' cell failed ({cell_error})" if cell_error else "the hidden tests left no answers"
+
+
+def probe_cell_error(executed: Path | None) -> str:
+    """The error the grader's hidden-tests cell raised in the executed notebook ("" if none or unreadable)."""
+    from .probe import PROBE_TAG
+
+    if executed is None:
+        return ""
+    try:
+        cells = json.loads(executed.read_text(encoding="utf-8", errors="replace")).get("cells", [])
+        for cell in cells:
+            if PROBE_TAG in cell_tags(cell):
+                for output in cell.get("outputs", []):
+                    if output.get("output_type") == "error":
+                        return f"{str(output.get('ename', ''))[:100]}: {str(output.get('evalue', ''))[:200]}"
+    except (OSError, ValueError, AttributeError, TypeError):
+        return ""
+    return ""

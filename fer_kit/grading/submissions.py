@@ -324,16 +324,23 @@ def vet_notebook(path: Path, assignment: Assignment) -> tuple[str, str, dict | N
 
 
 def grading_copy(nb: dict) -> dict:
-    """The notebook as the grader runs it: outputs dropped, the ``parameters`` tag restored if lost.
+    """The notebook as the grader runs it: outputs dropped, the ``parameters`` tag restored if lost, the
+    grader's own cell tag and marks (see :mod:`.probe`, :mod:`.execute`) removed from the student's cells.
 
     Without a tagged ``parameters`` cell papermill injects the grading parameters at the top,
     where the notebook's own defaults (``output_dir = None``) would override them; so the
     first code cell assigning ``output_dir`` gets the tag back.
     """
+    from .probe import PROBE_TAG
+
     nb = json.loads(json.dumps(nb))
     cells = nb.get("cells", [])
     for cell in cells:
         clear_outputs(cell)
+        metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        metadata.pop("fer_kit_grader", None)  # the grader's own marks, and its hidden-tests tag, are not the student's
+        if isinstance(metadata.get("tags"), list) and PROBE_TAG in metadata["tags"]:
+            metadata["tags"] = [tag for tag in metadata["tags"] if tag != PROBE_TAG]
     tagged = any("parameters" in cell_tags(cell) for cell in cells)
     if not tagged:
         for cell in cells:

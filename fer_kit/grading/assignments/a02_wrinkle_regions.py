@@ -1,80 +1,73 @@
 """Checks of notebook 02 (regions, wrinkle energy, attention; paper 3.1, Table 2, Figure 2).
 
-Exercises 1 and 2 are recomputed with the kit on the built-in faces aligned at the grading
-``crop_size`` (:func:`fer_kit.face.regions.attention_map`, :func:`fer_kit.face.regions.region_mask`,
-:func:`fer_kit.face.wrinkles.wrinkle_energy`). Exercise 3 is derived from the region motion table the
-notebook's own section 4 recorded (``region_change``), falling back on the solution run's. Exercise 4
-(attention on the age regions) is recomputed with :func:`fer_kit.face.wrinkles.local_feature_map` under the
-default weights and under :func:`fer_kit.face.regions.attention_weights` with ``age_regions=True``.
+Every exercise is a function the hidden tests call in the student's kernel (:mod:`fer_kit.grading.hidden`),
+on faces no student has seen: the built-in photos aligned at the grading ``crop_size``, then shifted,
+jittered and re-lit (:mod:`.hidden_faces`). References are computed with the kit:
+
+1. ``attention_share(landmarks, size)``: the share of :func:`fer_kit.face.regions.attention_map` inside
+   the mouth corners and nasolabial folds (:func:`fer_kit.face.regions.region_mask`), at hidden sizes;
+2. ``kept_energy(image, landmarks)``: the fraction of :func:`fer_kit.face.wrinkles.wrinkle_energy` the
+   attention keeps;
+3. ``most_changed(motion)`` on random region motion tables (with and without neutral clips),
+   against :func:`most_changed`;
+4. ``map_shares(image, landmarks, weights)``: the shares of :func:`fer_kit.face.wrinkles.local_feature_map`
+   on the age regions and the mouth corners, under the default weights, those of
+   :func:`fer_kit.face.regions.attention_weights` with ``age_regions=True`` and random ones.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fer_kit.grading.assignment import Assignment
-from fer_kit.grading.checks import (
-    Check,
-    CheckContext,
-    CheckFailed,
-    expect_close,
-    expect_mapping_close,
-    expect_mapping_equal,
-    reference,
-)
+from fer_kit.grading.checks import Check
+from fer_kit.grading.hidden import Case, HiddenTest, close, equal, mapping
+
+from .hidden_faces import hidden_aligned_face
 
 FOCUS_REGIONS = ("mouth_corners", "nasolabial_folds")
+AGE_REGIONS = ("forehead", "crows_feet")
 
 
-@reference
-def _aligned_faces(crop_size: int) -> dict:
-    from fer_kit.datasets.synthetic.faces import builtin_faces
-    from fer_kit.face.align import align_face
+def _union(mask_of: Any, names: tuple[str, ...]) -> Any:
+    """The union of the masks ``mask_of(name)`` (a pixel counted once)."""
+    inside = mask_of(names[0])
+    for name in names[1:]:
+        inside = inside | mask_of(name)
+    return inside
 
-    return {face.face_id: align_face(face.image, face.landmarks, crop_size) for face in builtin_faces()}
 
-
-@reference
-def _attention_share(crop_size: int) -> float:
+def attention_share(landmarks: Any, size: int) -> float:
+    """Exercise 1's reference: the share of the attention mass on the mouth corners and nasolabial folds."""
     from fer_kit.face.regions import attention_map, region_mask
 
-    astronaut = _aligned_faces(crop_size)["astronaut"]
-    heat = attention_map(astronaut.landmarks, crop_size)
-    inside = region_mask(astronaut.landmarks, FOCUS_REGIONS[0], crop_size)
-    for name in FOCUS_REGIONS[1:]:
-        inside = inside | region_mask(astronaut.landmarks, name, crop_size)
+    heat = attention_map(landmarks, size)
+    inside = _union(lambda name: region_mask(landmarks, name, size), FOCUS_REGIONS)
     return float(heat[inside].sum() / heat.sum())
 
 
-@reference
-def _kept_energy(crop_size: int) -> dict[str, float]:
+def kept_energy(image: Any, landmarks: Any) -> float:
+    """Exercise 2's reference: the fraction of the crop's ridge wrinkle energy the attention keeps."""
     from fer_kit.face.regions import attention_map
     from fer_kit.face.wrinkles import wrinkle_energy
 
-    kept = {}
-    for name, face in _aligned_faces(crop_size).items():
-        energy = wrinkle_energy(face.image)
-        kept[name] = float((attention_map(face.landmarks, crop_size) * energy).sum() / energy.sum())
-    return kept
+    energy = wrinkle_energy(image)
+    return float((attention_map(landmarks, image.shape[0]) * energy).sum() / energy.sum())
 
 
-@reference
-def _map_shares(crop_size: int) -> dict[str, dict[str, dict[str, float]]]:
+def map_shares(image: Any, landmarks: Any, weights: dict | None) -> dict[str, float]:
+    """Exercise 4's reference: the local map's shares on the age regions and on the mouth corners."""
     import numpy as np
 
-    from fer_kit.face.regions import attention_weights, region_mask
+    from fer_kit.face.regions import region_mask
     from fer_kit.face.wrinkles import local_feature_map
 
-    shares: dict[str, dict[str, dict[str, float]]] = {}
-    for name, face in _aligned_faces(crop_size).items():
-        age = region_mask(face.landmarks, "forehead", crop_size) | region_mask(face.landmarks, "crows_feet", crop_size)
-        corners = region_mask(face.landmarks, "mouth_corners", crop_size)
-        shares[name] = {}
-        for label, weights in (("default", None), ("age_regions", attention_weights(age_regions=True))):
-            local = local_feature_map(face.image, face.landmarks, weights=weights).astype(np.float64)
-            shares[name][label] = {"age": float(local[age].sum() / local.sum()),
-                                   "mouth_corners": float(local[corners].sum() / local.sum())}
-    return shares
+    size = image.shape[0]
+    local = local_feature_map(image, landmarks, weights=weights).astype(np.float64)
+    age = _union(lambda name: region_mask(landmarks, name, size), AGE_REGIONS)
+    corners = region_mask(landmarks, "mouth_corners", size)
+    return {"age": float(local[age].sum() / local.sum()), "mouth_corners": float(local[corners].sum() / local.sum())}
 
 
 def most_changed(motion: dict[str, dict[str, float]]) -> dict[str, str]:
@@ -89,33 +82,53 @@ def most_changed(motion: dict[str, dict[str, float]]) -> dict[str, str]:
             for label in labels if label != "neutral"}
 
 
-def _motion(ctx: CheckContext) -> dict[str, Any]:
-    for source in (ctx.results, ctx.reference):
-        change = source.get("region_change")
-        motion = change.get("motion") if isinstance(change, dict) else None
-        if isinstance(motion, dict) and motion and all(isinstance(row, dict) and row for row in motion.values()):
-            return motion
-    raise CheckFailed("the region motion table of section 4 (`region_change`) was not recorded")
+def _attention_cases(rng: Any, parameters: dict) -> list[Case]:
+    cases = []
+    for size in (int(parameters["crop_size"]), int(rng.choice([80, 96, 128, 144]))):
+        _, landmarks = hidden_aligned_face(rng, size)
+        cases.append(Case((landmarks, size), label="hidden face"))
+    return cases
 
 
-def check_attention_share(ctx: CheckContext) -> str:
-    return expect_close(ctx.number("exercise_1_attention_share"), _attention_share(int(ctx.parameters["crop_size"])),
-                        "exercise_1_attention_share", rtol=1e-3)
+def _face_cases(rng: Any, parameters: dict) -> list[Case]:
+    return [Case(hidden_aligned_face(rng, int(parameters["crop_size"])), label="hidden face") for _ in range(2)]
 
 
-def check_kept_energy(ctx: CheckContext) -> str:
-    return expect_mapping_close(ctx.value("exercise_2_kept_energy"), _kept_energy(int(ctx.parameters["crop_size"])),
-                                "exercise_2_kept_energy", rtol=1e-3)
+def _motion_cases(rng: Any, parameters: dict) -> list[Case]:
+    import pandas as pd
+
+    from fer_kit.face.regions import REGION_NAMES
+    from fer_kit.labels import EMOTIONS
+
+    cases = []
+    for with_neutral in (True, bool(rng.integers(2)), False):
+        labels = [label for label in EMOTIONS if label != "neutral" and rng.random() < 0.8] or ["happiness"]
+        labels = sorted([*labels, "neutral"]) if with_neutral else labels
+        values = rng.uniform(0.0, 0.2, (len(labels), len(REGION_NAMES)))
+        cases.append(Case((pd.DataFrame(values, index=labels, columns=list(REGION_NAMES)),), label="hidden table"))
+    return cases
 
 
-def check_most_changed(ctx: CheckContext) -> str:
-    answer = ctx.value("exercise_3_most_changed")
-    return expect_mapping_equal(answer, most_changed(_motion(ctx)), "exercise_3_most_changed")
+def _weights_cases(rng: Any, parameters: dict) -> list[Case]:
+    from fer_kit.face.regions import REGION_NAMES, attention_weights
+
+    random = {name: round(float(rng.uniform(0.0, 1.0)), 3) for name in REGION_NAMES}
+    size = int(parameters["crop_size"])
+    return [Case((*hidden_aligned_face(rng, size), weights), label="hidden face")
+            for weights in (None, attention_weights(age_regions=True), random)]
 
 
-def check_age_regions(ctx: CheckContext) -> str:
-    return expect_mapping_close(ctx.value("exercise_4_age_regions"), _map_shares(int(ctx.parameters["crop_size"])),
-                                "exercise_4_age_regions", rtol=1e-3, atol=1e-6)
+def _on(function: Any) -> Any:
+    """``function`` as a hidden test's reference (which also receives the check context, unused here)."""
+    return functools.partial(_call, function)
+
+
+def _call(function: Any, ctx: Any, *args: Any) -> Any:
+    return function(*args)
+
+
+def _most_changed_reference(ctx: Any, motion: Any) -> dict[str, str]:
+    return most_changed(motion.to_dict("index"))
 
 
 ASSIGNMENT = Assignment(
@@ -125,13 +138,21 @@ ASSIGNMENT = Assignment(
                 "videos_per_class": 2, "crop_size": 112},
     solution_run=True,
     checks=(
-        Check("ex1_attention_share", 2, "share of the attention on the mouth corners and nasolabial folds",
-              check_attention_share, ("exercise_1_attention_share",)),
-        Check("ex2_kept_energy", 2, "fraction of each face's wrinkle energy the attention keeps",
-              check_kept_energy, ("exercise_2_kept_energy",)),
-        Check("ex3_most_changed", 4, "the region moving most beyond neutral, per emotion",
-              check_most_changed, ("exercise_3_most_changed",)),
-        Check("ex4_age_regions", 2, "share of the local map on the age regions and mouth corners, "
-              "default weights vs age regions included", check_age_regions, ("exercise_4_age_regions",)),
+        Check("ex1_attention_share", 2, "attention_share(landmarks, size): the attention on the mouth corners and "
+              "nasolabial folds", None, ("exercise_1_attention_share",),
+              hidden=HiddenTest("attention_share", _attention_cases, _on(attention_share),
+                                close(rtol=1e-4), seconds=20)),
+        Check("ex2_kept_energy", 2, "kept_energy(image, landmarks): the wrinkle energy the attention keeps", None,
+              ("exercise_2_kept_energy",),
+              hidden=HiddenTest("kept_energy", _face_cases, _on(kept_energy), close(rtol=1e-4),
+                                seconds=20)),
+        Check("ex3_most_changed", 4, "most_changed(motion): the region moving most beyond neutral, per emotion",
+              None, ("exercise_3_most_changed",),
+              hidden=HiddenTest("most_changed", _motion_cases, _most_changed_reference,
+                                mapping(equal()), seconds=10)),
+        Check("ex4_age_regions", 2, "map_shares(image, landmarks, weights): the local map's shares on the age regions "
+              "and mouth corners", None, ("exercise_4_age_regions",),
+              hidden=HiddenTest("map_shares", _weights_cases, _on(map_shares),
+                                mapping(close(rtol=1e-4, atol=1e-7)), seconds=20)),
     ),
 )

@@ -1,12 +1,16 @@
 """Checks of notebook 05 (confusion analysis and the Table-3 comparison; paper 4.2, Figures 7-9).
 
-Trained models differ from run to run, so every reference is derived from what the notebook's
-own sections recorded (``confusion``, ``classes``, ``correct``), recomputed with
-:func:`fer_kit.evaluate.classification_metrics` and :func:`fer_kit.evaluate.row_percent`. Exercise 4
-(test-time mirroring) is recomputed from the solution run's training runs, found in its work folder by the
-notebook's settings (:func:`fer_kit.grading.checks.find_run`; every student's work folder is a copy of it):
-each run's test clips are predicted with and without their mirror images
-(:func:`fer_kit.evaluate.predict_clip_files`).
+Every exercise is a function the hidden tests call in the student's kernel (:mod:`fer_kit.grading.hidden`):
+
+1. ``metrics_from_counts(counts)`` on hidden confusion counts (some classes absent), against
+   :func:`fer_kit.evaluate.classification_metrics`;
+2. ``worst_confusion(counts, classes)`` on hidden counts and class names, against
+   :func:`fer_kit.evaluate.row_percent`;
+3. ``paired_fractions(c3d, mcdcn)`` on hidden prediction tables (clips in common and not);
+4. ``mirror_effect(kind)`` for models of ``models`` drawn from the secret and the name: the reference
+   predicts the test clips of the solution run's training run of that model (found in its work folder by
+   the notebook's settings, :func:`fer_kit.grading.checks.find_run`; every student's work folder is a copy
+   of it) with and without their mirror images (:func:`fer_kit.evaluate.predict_clip_files`).
 """
 
 from __future__ import annotations
@@ -14,27 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from fer_kit.grading.assignment import Assignment
-from fer_kit.grading.checks import (
-    Check,
-    CheckContext,
-    CheckFailed,
-    as_array,
-    as_number,
-    expect_close,
-    expect_mapping_close,
-    find_run,
-    reference,
-)
-
-MODEL = "mcdcn"
-
-
-def _confusion(ctx: CheckContext) -> tuple[Any, list[str]]:
-    confusion, classes = ctx.results.get("confusion"), ctx.results.get("classes")
-    if not isinstance(confusion, dict) or MODEL not in confusion or not isinstance(classes, list):
-        raise CheckFailed("section 2 did not record the confusion counts (`confusion`, `classes`)")
-    counts = as_array(confusion[MODEL], f"confusion[{MODEL!r}]", (len(classes), len(classes)))
-    return counts.astype(int), [str(name) for name in classes]
+from fer_kit.grading.checks import Check, CheckContext, find_run, reference
+from fer_kit.grading.hidden import Case, HiddenTest, Verdict, close, mapping
 
 
 def metrics_reference(counts: Any, classes: list[str]) -> dict[str, float]:
@@ -43,6 +28,7 @@ def metrics_reference(counts: Any, classes: list[str]) -> dict[str, float]:
 
     from fer_kit.evaluate import classification_metrics
 
+    counts = np.asarray(counts, dtype=int)
     pairs = [(i, j) for i in range(len(classes)) for j in range(len(classes)) for _ in range(int(counts[i, j]))]
     y_true, y_pred = (np.array(column, dtype=int) for column in zip(*pairs, strict=True))
     metrics = classification_metrics(y_true, y_pred, classes)
@@ -53,9 +39,7 @@ def paired_reference(correct: dict[str, dict[str, bool]]) -> dict[str, float]:
     """Fractions of the common test clips both / only one / neither of C3D and MC-DCN got right."""
     c3d, mcdcn = correct["c3d"], correct["mcdcn"]
     common = [path for path in mcdcn if path in c3d]
-    if not common:
-        raise CheckFailed("C3D and MC-DCN share no test clip in the recorded `correct` table")
-    n = len(common)
+    n = max(len(common), 1)
     return {
         "both": sum(c3d[p] and mcdcn[p] for p in common) / n,
         "only_mcdcn": sum(mcdcn[p] and not c3d[p] for p in common) / n,
@@ -64,41 +48,90 @@ def paired_reference(correct: dict[str, dict[str, bool]]) -> dict[str, float]:
     }
 
 
-def check_metrics(ctx: CheckContext) -> str:
-    counts, classes = _confusion(ctx)
-    return expect_mapping_close(ctx.value("exercise_1_metrics"), metrics_reference(counts, classes),
-                                "exercise_1_metrics", rtol=0, atol=2e-4)  # the kit rounds to 4 decimals
-
-
-def check_worst_confusion(ctx: CheckContext) -> str:
+def worst_cells(counts: Any, classes: list[str]) -> dict:
+    """The largest off-diagonal percentage of the row-normalised matrix and every (true, predicted) cell holding it."""
     import numpy as np
 
     from fer_kit.evaluate import row_percent
 
-    counts, classes = _confusion(ctx)
-    answer = ctx.value("exercise_2_worst_confusion")
-    if not isinstance(answer, list) or len(answer) != 3:
-        raise CheckFailed(f"`exercise_2_worst_confusion` should be [true class, predicted class, percent], "
-                          f"got {answer!r}"[:200])
-    percent = row_percent(counts)
-    off = percent.copy()
+    off = row_percent(np.asarray(counts)).astype(np.float64)
     np.fill_diagonal(off, -1.0)
     worst = float(off.max())
-    cells = {(classes[i], classes[j]) for i, j in zip(*np.nonzero(np.isclose(off, worst)), strict=True)}
-    expect_close(as_number(answer[2], "exercise_2_worst_confusion[2]"), worst, "the percentage", rtol=1e-3)
-    if (str(answer[0]), str(answer[1])) not in cells:
-        true, predicted = sorted(cells)[0]
-        raise CheckFailed(f"the largest off-diagonal cell is {true} -> {predicted} ({worst:.1f} %), "
-                          f"not {answer[0]} -> {answer[1]}", credit=0.25)
-    return f"{answer[0]} -> {answer[1]} at {worst:.1f} % is the worst confusion"
+    cells = sorted((classes[i], classes[j]) for i, j in zip(*np.nonzero(np.isclose(off, worst)), strict=True))
+    return {"percent": worst, "cells": [list(cell) for cell in cells]}
 
 
-def check_paired(ctx: CheckContext) -> str:
-    correct = ctx.results.get("correct")
-    if not isinstance(correct, dict) or not {"c3d", MODEL} <= set(correct):
-        raise CheckFailed("section 5 did not record the per-clip results (`correct`) of C3D and MC-DCN")
-    return expect_mapping_close(ctx.value("exercise_3_paired"), paired_reference(correct), "exercise_3_paired",
-                                rtol=0, atol=1e-6)
+def same_worst(got: Any, want: dict) -> Verdict:
+    """``[true, predicted, percent]``: a cell holding the largest percentage (3/4) and that percentage (1/4)."""
+    shown = f"{want['cells'][0][0]} -> {want['cells'][0][1]} at {want['percent']:.4g} %"
+    if not isinstance(got, list) or len(got) != 3:
+        return Verdict(0.0, f"returned {type(got).__name__}, not [true class, predicted class, percent]", shown)
+    cell_right = [str(got[0]), str(got[1])] in want["cells"]
+    percent_right = close(rtol=1e-3)(got[2], want["percent"]).credit >= 1
+    if cell_right and percent_right:
+        return Verdict(1.0)
+    problems = [text for right, text in ((cell_right, f"the cell {got[0]} -> {got[1]} is not the largest"),
+                                         (percent_right, "the percentage is not the reference")) if not right]
+    return Verdict(0.75 * cell_right + 0.25 * percent_right, "; ".join(problems), shown)
+
+
+def _counts(rng: Any, classes: int) -> Any:
+    """Random confusion counts, heavier on the diagonal; with more than three classes one is absent."""
+    import numpy as np
+
+    counts = rng.integers(0, 6, (classes, classes))
+    counts[np.diag_indices(classes)] += rng.integers(1, 8, classes)
+    if classes > 3:
+        absent = int(rng.integers(1, classes))
+        counts[absent, :] = 0
+        counts[:, absent] = 0
+    return counts
+
+
+def _count_cases(rng: Any, parameters: dict) -> list[Case]:
+    return [Case((_counts(rng, int(rng.integers(3, 8))),), label="hidden matrix") for _ in range(3)]
+
+
+def _class_names(rng: Any, classes: int) -> list[str]:
+    from fer_kit.labels import EMOTIONS
+
+    names = [str(name) for name in rng.permutation(EMOTIONS)]
+    return sorted(names[:classes]) if classes <= len(names) else [f"class{i}" for i in range(classes)]
+
+
+def _worst_cases(rng: Any, parameters: dict) -> list[Case]:
+    cases = []
+    for _ in range(3):
+        classes = int(rng.integers(3, 8))
+        cases.append(Case((_counts(rng, classes), _class_names(rng, classes)), label="hidden matrix"))
+    return cases
+
+
+def _table(rng: Any, paths: list[str], classes: list[str]) -> Any:
+    import pandas as pd
+
+    labels = rng.choice(classes, len(paths))
+    guessed = rng.choice(classes, len(paths))
+    predicted = [label if rng.random() < 0.6 else guess for label, guess in zip(labels, guessed, strict=True)]
+    return pd.DataFrame({"path": paths, "label": [str(x) for x in labels], "predicted": [str(x) for x in predicted]})
+
+
+def _table_cases(rng: Any, parameters: dict) -> list[Case]:
+    cases = []
+    for _ in range(2):
+        clips = [f"clips/{rng.integers(10**6):06d}-{i}.npz" for i in range(int(rng.integers(8, 40)))]
+        classes = _class_names(rng, int(rng.integers(3, 8)))
+        c3d = _table(rng, [p for p in clips if rng.random() < 0.9], classes)
+        mcdcn = _table(rng, [p for p in clips if rng.random() < 0.9], classes)
+        cases.append(Case((c3d, mcdcn.sample(frac=1.0, random_state=int(rng.integers(2**31)))),
+                          label="hidden predictions"))
+    return cases
+
+
+def _paired(ctx: CheckContext, c3d: Any, mcdcn: Any) -> dict[str, float]:
+    correct = {kind: dict(zip(table["path"], (table["label"] == table["predicted"]).tolist(), strict=True))
+               for kind, table in (("c3d", c3d), ("mcdcn", mcdcn))}
+    return paired_reference(correct)
 
 
 @reference
@@ -127,12 +160,21 @@ def run_settings(parameters: dict, kind: str) -> dict:
             "fused_weight": 1.0, "recipe": "paper"}
 
 
-def check_mirror(ctx: CheckContext) -> str:
-    models = [str(kind) for kind in ctx.parameters["models"]]
-    want = {kind: _mirror_reference(str(find_run(ctx.work_dir, **run_settings(dict(ctx.parameters), kind))))
-            for kind in models}
-    return expect_mapping_close(ctx.value("exercise_4_mirror"), want, "exercise_4_mirror", rtol=0,
-                                atol=2e-4)  # the kit rounds accuracies to 4 decimals
+def _model_cases(rng: Any, parameters: dict) -> list[Case]:
+    models = [str(kind) for kind in parameters["models"]]
+    return [Case((kind,), label="model") for kind in rng.permutation(models)[:2]]
+
+
+def _mirror(ctx: CheckContext, kind: str) -> dict[str, float]:
+    return _mirror_reference(str(find_run(ctx.work_dir, **run_settings(dict(ctx.parameters), kind))))
+
+
+def _metrics_reference(ctx: CheckContext, counts: Any) -> dict[str, float]:
+    return metrics_reference(counts, [f"class{i}" for i in range(len(counts))])
+
+
+def _worst_reference(ctx: CheckContext, counts: Any, classes: list[str]) -> dict:
+    return worst_cells(counts, classes)
 
 
 ASSIGNMENT = Assignment(
@@ -142,12 +184,22 @@ ASSIGNMENT = Assignment(
                 "protocol": "random", "batch_size": 8, "models": ["cnn", "c3d", "mcdcn"], "gallery": 8},
     solution_run=True,
     checks=(
-        Check("ex1_metrics", 2, "accuracy and macro-F1 of MC-DCN from its confusion counts", check_metrics,
-              ("exercise_1_metrics",)),
-        Check("ex2_worst_confusion", 3, "the largest off-diagonal cell of the row-normalised matrix",
-              check_worst_confusion, ("exercise_2_worst_confusion",)),
-        Check("ex3_paired", 3, "clip-by-clip comparison of C3D and MC-DCN", check_paired, ("exercise_3_paired",)),
-        Check("ex4_mirror", 2, "test accuracy of every model without and with test-time mirroring, and the "
-              "fraction of test clips whose prediction changes", check_mirror, ("exercise_4_mirror",)),
+        Check("ex1_metrics", 2, "metrics_from_counts(counts): accuracy and macro-F1 from confusion counts", None,
+              ("exercise_1_metrics",),
+              hidden=HiddenTest("metrics_from_counts", _count_cases,
+                                _metrics_reference,
+                                mapping(close(rtol=0, atol=2e-4)), seconds=5)),  # the kit rounds to 4 decimals
+        Check("ex2_worst_confusion", 3, "worst_confusion(counts, classes): the largest off-diagonal cell of the "
+              "row-normalised matrix", None, ("exercise_2_worst_confusion",),
+              hidden=HiddenTest("worst_confusion", _worst_cases, _worst_reference, same_worst,
+                                seconds=5)),
+        Check("ex3_paired", 3, "paired_fractions(c3d, mcdcn): clip-by-clip comparison of two models", None,
+              ("exercise_3_paired",),
+              hidden=HiddenTest("paired_fractions", _table_cases, _paired, mapping(close(rtol=0, atol=1e-9)),
+                                seconds=10)),
+        Check("ex4_mirror", 2, "mirror_effect(kind): test accuracy without and with test-time mirroring, and the "
+              "fraction of test clips whose prediction changes", None, ("exercise_4_mirror",),
+              hidden=HiddenTest("mirror_effect", _model_cases, _mirror, mapping(close(rtol=0, atol=2e-4)),
+                                seconds=300)),  # the kit rounds accuracies to 4 decimals
     ),
 )
