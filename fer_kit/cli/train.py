@@ -41,12 +41,16 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (0: off)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 on GPU / bfloat16 on CPU compute")
-    parser.add_argument("--distribute", choices=("auto", "none", "mirrored"), default="auto",
-                        help="auto: MirroredStrategy when more than one GPU is visible")
+    parser.add_argument("--distribute", choices=("auto", "none", "mirrored", "multiworker"), default="auto",
+                        help="auto: MirroredStrategy when more than one GPU is visible; multiworker: across "
+                        "machines (TensorFlow), the cluster in $TF_CONFIG")
     parser.add_argument("--pipeline", choices=("auto", "memory", "stream"), default="auto",
                         help="load clips into memory or stream them from disk (auto: memory when they fit)")
     parser.add_argument("--memory-limit-mb", type=float, default=2048, help="largest in-memory clip set (MiB)")
     parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    parser.add_argument("--init", metavar="RUN", default=None,
+                        help="start from the weights of this run or .keras file where layers match "
+                             "(e.g. a model pretrained on expression photos)")
 
 
 def cache_preset(cache: str) -> str:
@@ -85,7 +89,7 @@ def training_config(args: argparse.Namespace, **fields):
         classes=tuple(c.strip() for c in args.classes.split(",")) if args.classes else None,
         patience=args.patience, seed=args.seed, mixed_precision=args.mixed_precision,
         distribute=args.distribute, pipeline=args.pipeline, memory_limit_mb=args.memory_limit_mb,
-        tensorboard=not args.no_tensorboard, **fields,
+        tensorboard=not args.no_tensorboard, init=args.init, **fields,
     )
 
 

@@ -159,11 +159,12 @@ def _label_index(label) -> int | None:
 
 def _sample(n: int, fps: float, settings: PreprocessSettings, start, end, path) -> np.ndarray:
     from fer_kit.clips.video import sample_frame_indices
+    from fer_kit.images import is_image_file
 
     first = 0 if start is None or not np.isfinite(start) else max(0, int(round(start * fps)))
     last = n - 1 if end is None or not np.isfinite(end) else min(n - 1, int(round(end * fps)))
     span = last - first + 1
-    if span < settings.min_frames:
+    if span < settings.min_frames and not (n == 1 and is_image_file(path)):  # a still photo makes a static clip
         what = "frame" if span == 1 else "frames"
         raise InputFileError(f"has only {max(span, 0)} {what}; a clip needs at least {settings.min_frames}", path)
     return first + sample_frame_indices(span, fps, settings.frames, settings.window_seconds, settings.center_seconds)
@@ -191,7 +192,10 @@ def preprocess_video(
     end: float | None = None,
     predictor=None,
 ) -> Clip:
-    """Turn a video file (or a folder of frames) into a :class:`~fer_kit.clips.clip.Clip` (module doc, steps 1-4).
+    """Turn a video file, a folder of frames or a still photo into a :class:`~fer_kit.clips.clip.Clip` (module doc).
+
+    A still photo becomes a static clip: its one frame repeated ``frames`` times (the
+    ``min_frames`` rule is for videos).
 
     ``label`` is an index into :data:`fer_kit.labels.EMOTIONS` (contempt = 7) or a label
     name; ``start`` / ``end`` (seconds) restrict the clip to part of the video. Raises

@@ -9,6 +9,9 @@ repeats neighbouring frames, which is the padding.
 
 Videos are decoded with OpenCV (FFmpeg backend) and returned as RGB ``uint8`` arrays.
 Only the frames asked for are kept in memory; the others are skipped with ``grab()``.
+A still photo reads as a video of one frame, so sampling it repeats that frame: a
+*static clip* (our choice, used to pretrain on expression photos, see
+:mod:`fer_kit.datasets.photos`).
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ def video_info(path: str | Path) -> tuple[int, float]:
     path = _existing(path)
     if path.is_dir():
         return len(frame_files(path)), DEFAULT_FPS
+    if is_image_file(path):
+        return 1, DEFAULT_FPS
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -92,7 +97,7 @@ def _existing(path: str | Path) -> Path:
 
 
 def read_video(path: str | Path, indices: Iterable[int] | None = None, fps: float | None = None) -> VideoFrames:
-    """Decode a video file or a folder of frame images into RGB frames.
+    """Decode a video file, a folder of frame images or a still photo (one frame) into RGB frames.
 
     ``indices`` keeps only those frames (sorted, repeats allowed: a repeated index gives
     the same frame twice); the rest are skipped without colour conversion. ``fps``
@@ -104,8 +109,10 @@ def read_video(path: str | Path, indices: Iterable[int] | None = None, fps: floa
     wanted = None if indices is None else np.asarray(list(indices), dtype=np.int64)
     if path.is_dir():
         return _read_folder(path, wanted, fps)
-    if is_image_file(path):
-        raise InputFileError("this is an image, not a video (use read_image)", path)
+    if is_image_file(path):  # a still photo: a video of one frame
+        chosen = np.zeros(1, np.int64) if wanted is None else wanted[wanted == 0]
+        image = read_image(path)
+        return VideoFrames([image] * len(chosen), fps or DEFAULT_FPS, chosen, 1, str(path))
     return _read_file(path, wanted, fps)
 
 

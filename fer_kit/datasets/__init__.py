@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from fer_kit.errors import UsageError
 
-from . import ckplus, cremad, folder, gemep, manifest, mmi, ravdess, savee, synthetic
+from . import ckplus, cremad, folder, gemep, manifest, mmi, photos, ravdess, savee, synthetic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,13 +34,15 @@ ADAPTERS: dict[str, Callable[..., pd.DataFrame]] = {
     "ravdess": ravdess.index,
     "cremad": cremad.index,
     "folder": folder.index,
+    "photos": photos.index,
     "manifest": manifest.index,
     "synthetic": synthetic.index,
 }
 """Adapter name -> ``index(root, **options)``."""
 
 ALIASES = {"ck+": "ckplus", "ck": "ckplus", "crema-d": "cremad", "crema": "cremad", "csv": "manifest",
-           "synth": "synthetic", "folders": "folder"}
+           "synth": "synthetic", "folders": "folder",
+           "images": "photos", "stills": "photos"}
 
 
 def adapter_name(name: str) -> str:

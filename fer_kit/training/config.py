@@ -23,9 +23,14 @@ class TrainConfig:
     ``lambda_local`` (eq. 8's lambda1 and lambda2; ignored by single-output baselines).
     ``distribute``: ``auto`` mirrors over GPUs when more than one is visible, ``mirrored``
     forces :class:`tf.distribute.MirroredStrategy` (on all GPUs, else all logical CPUs),
-    ``none`` never distributes. ``precise_bn``: batches of training clips used to
+    ``none`` never distributes, ``multiworker`` trains across machines with TensorFlow's
+    ``MultiWorkerMirroredStrategy`` (``TF_CONFIG``; :mod:`fer_kit.training.multiworker`).
+    ``precise_bn``: batches of training clips used to
     re-estimate the batch-norm statistics before each validation (0: off; see
-    :func:`recalibrate_batchnorm`; skipped under a distribution strategy).
+    :func:`recalibrate_batchnorm`; skipped under a distribution strategy). ``init``: a run
+    folder or ``.keras`` file whose weights start this run where layer names and shapes match
+    (:func:`fer_kit.training.transfer.transfer_weights`; e.g. a model pretrained on photos,
+    ``fer-kit pretrain``); the classifier layers are new when the classes differ.
     """
 
     cache: str
@@ -66,6 +71,7 @@ class TrainConfig:
     tensorboard: bool = True
     head: str | None = None
     precise_bn: int = 8
+    init: str | None = None
 
     def __post_init__(self) -> None:
         for name, value in recipe_values(self.recipe).items():  # the recipe fills what is not given
@@ -74,6 +80,7 @@ class TrainConfig:
         self.cache = str(self.cache)
         self.out = str(self.out)
         self.test_cache = None if self.test_cache is None else str(self.test_cache)
+        self.init = None if self.init is None else str(self.init)
         self.rotations = tuple(float(r) for r in self.rotations)
         self.classes = None if self.classes is None else tuple(self.classes)
         self.test_subjects = None if self.test_subjects is None else tuple(sorted(map(str, self.test_subjects)))
@@ -84,7 +91,7 @@ class TrainConfig:
             "optimizer": ("sgd", "adam"),
             "lr_schedule": ("exponential", "cosine", "constant"),
             "protocol": ("subject", "random"),
-            "distribute": ("auto", "none", "mirrored"),
+            "distribute": ("auto", "none", "mirrored", "multiworker"),
             "pipeline": ("auto", "memory", "stream"),
         }
         for name, allowed in choices.items():

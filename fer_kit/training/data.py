@@ -15,7 +15,8 @@ A cache is ``CACHE/index.csv`` plus one ``.npz`` :class:`~fer_kit.clips.clip.Cli
   stay pixel-aligned), the same for every frame of a clip. Rotation is an in-graph
   ``ImageProjectiveTransformV3`` (bilinear, reflected border). Random numbers are
   stateless and derived from the seed, so a run is repeatable.
-* **Shuffling** with a seeded, per-epoch reshuffle; **batching**; **prefetch**.
+* **Shuffling** with a seeded, per-epoch reshuffle; **batching**; **prefetch**. Across
+  machines each worker keeps its share of every batch (sharding by data, :func:`_shard_by_data`).
 * **Class weights** (``balanced``: ``n / (K * n_c)``) become per-clip sample weights,
   applied to every output of the model.
 
@@ -195,6 +196,18 @@ def make_dataset(
         )
     else:
         dataset = dataset.map(to_model, num_parallel_calls=parallel, deterministic=True)
-    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(_shard_by_data())
     info = PipelineInfo(mode=mode, clips=n, batches=math.ceil(n / batch_size), frames=frames, size=size)
     return dataset, info
+
+
+def _shard_by_data() -> tf.data.Options:
+    """Options that shard the pipeline by data across workers (``MultiWorkerMirroredStrategy``).
+
+    Every worker builds the same seeded pipeline from the whole cache and keeps its share of
+    each global batch; sharding by file cannot apply, since clips are gathered from memory or
+    read through ``numpy_function``. One machine ignores the option.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options

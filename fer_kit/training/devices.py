@@ -1,10 +1,12 @@
 """Where and how a run computes, on any Keras 3 backend: devices, data parallelism, mixed precision, seeds.
 
 TensorFlow (the default backend) distributes with ``tf.distribute.MirroredStrategy``; JAX and
-PyTorch with ``keras.distribution.DataParallel``. :func:`choose_strategy` hands back an
-object with ``scope()`` and ``num_replicas_in_sync`` either way, so the fit loop does not
-care which. Mixed precision is ``mixed_bfloat16`` on a CPU and on recent GPUs under JAX and
-PyTorch, ``mixed_float16`` on TensorFlow GPUs (loss scaling comes with it).
+PyTorch with ``keras.distribution.DataParallel``; across machines (TensorFlow only) with
+``tf.distribute.MultiWorkerMirroredStrategy`` (:mod:`fer_kit.training.multiworker`).
+:func:`choose_strategy` hands back an object with ``scope()`` and ``num_replicas_in_sync``
+either way, so the fit loop does not care which. Mixed precision is ``mixed_bfloat16`` on
+a CPU and on recent GPUs under JAX and PyTorch, ``mixed_float16`` on TensorFlow GPUs (loss
+scaling comes with it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+
+from fer_kit.errors import UsageError
 
 
 def backend() -> str:
@@ -54,8 +58,19 @@ def choose_strategy(distribute: str) -> Any:
 
     TensorFlow: ``MirroredStrategy`` (over the logical CPUs when there is no GPU). JAX and
     PyTorch: ``keras.distribution.DataParallel`` over the accelerators, set globally
-    (the batch is split across them); otherwise one device.
+    (the batch is split across them); otherwise one device. ``multiworker``: TensorFlow's
+    ``MultiWorkerMirroredStrategy`` over the machines in ``TF_CONFIG``
+    (:mod:`fer_kit.training.multiworker`); call it before any other TensorFlow op.
     """
+    if distribute == "multiworker":
+        if backend() != "tensorflow":
+            raise UsageError(
+                f"--distribute multiworker is TensorFlow-only (tf.distribute.MultiWorkerMirroredStrategy); the "
+                f"{backend()} backend distributes over the GPUs of one machine with --distribute mirrored"
+            )
+        from fer_kit.training.multiworker import multiworker_strategy
+
+        return multiworker_strategy()
     gpus = accelerators()
     wanted = distribute == "mirrored" or (distribute == "auto" and len(gpus) > 1)
     if backend() == "tensorflow":

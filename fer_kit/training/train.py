@@ -14,7 +14,9 @@ the steps of the run, ``lr(step) = 0.01 * 0.01 ** (step / total_steps)`` (the pa
 only the end points); the default ``kit`` recipe is our choice for small real corpora
 (Adam, 1e-3 to 1e-5 along a cosine). Early stopping watches the validation loss (the
 best epoch's weights are kept), every epoch is backed up so an interrupted run resumes
-where it stopped, and a fixed seed repeats a run on the CPU.
+where it stopped, and a fixed seed repeats a run on the CPU. ``init`` starts the weights
+from another run where layers match (:mod:`fer_kit.training.transfer`: pretraining on
+photos, then fine-tuning).
 
 Validation clips come from the training subjects when there are at least three of
 them (``val_size`` of the subjects); with fewer subjects the test set doubles as the
@@ -31,7 +33,7 @@ The run folder::
                          or copied together with its caches still finds them
     RUN/model.keras      the trained model (best validation epoch)
     RUN/history.csv      one row per epoch (losses, accuracy, learning rate); history.json the same
-    RUN/summary.json     best epoch, time, clips/s, parameter count
+    RUN/summary.json     best epoch, time, clips/s, parameter count, the layers ``init`` filled
     RUN/logs/            TensorBoard logs
     RUN/checkpoints/     best weights so far + early-stopping state
     RUN/backup/          the last epoch's state while training (removed when done)
@@ -56,6 +58,7 @@ from fer_kit.training.callbacks import BestCheckpoint, LearningRateLogger, Preci
 from fer_kit.training.clipset import ClipSet, class_weights, select_clips
 from fer_kit.training.config import TrainConfig
 from fer_kit.training.devices import choose_strategy, precision_policy, seed_everything
+from fer_kit.training.multiworker import finish, worker_folder
 from fer_kit.training.optim import compile_model
 from fer_kit.training.runfolder import (
     _check_existing,
@@ -67,6 +70,7 @@ from fer_kit.training.runfolder import (
     write_json,
 )
 from fer_kit.training.split import make_split
+from fer_kit.training.transfer import transfer_weights
 
 
 def train(
@@ -77,11 +81,15 @@ def train(
     """Train ``config.model`` on ``config.cache``; return the run folder (see the module docstring).
 
     Re-running an interrupted run resumes after its last finished epoch; re-running a
-    finished run returns at once. Extra ``callbacks`` run after the kit's own.
+    finished run returns at once. Extra ``callbacks`` run after the kit's own. Across machines
+    (``distribute="multiworker"``) only the chief writes the run folder
+    (:mod:`fer_kit.training.multiworker`); every worker returns it once it is complete.
     """
-    run = Path(config.out)
-    if _check_existing(run, config):
-        return run
+    strategy = choose_strategy(config.distribute)  # first: a multi-worker strategy precedes every TF op
+    chief_run = Path(config.out)
+    if _check_existing(chief_run, config):
+        return chief_run
+    run = worker_folder(chief_run, strategy)  # chief_run, except on a worker that is not the chief
     run.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed, config.deterministic)
 
@@ -124,9 +132,9 @@ def train(
     val_ds = make_input(val_set, training=False, **common)[0] if len(val_set) else None
     total_steps = max(1, info.batches * config.epochs)
 
-    strategy = choose_strategy(config.distribute)
     with strategy.scope(), precision_policy(config.mixed_precision):
         model = build_model(config.model, preset, len(clips.classes), head=config.head)
+        transferred = transfer_weights(model, config.init).to_dict() if config.init else None
         compile_model(model, config, total_steps)
 
     keep_last = record["validation_from"] == "none"  # no held-out clips to choose an epoch by
@@ -180,9 +188,10 @@ def train(
             "devices": int(strategy.num_replicas_in_sync),
             "seconds_this_session": round(seconds, 2),
             "train_clips_per_s_this_session": round(epochs_now * len(train_set) / seconds, 2) if seconds else None,
+            "init": transferred,
         },
     )
-    return run
+    return finish(chief_run, run, strategy)
 
 
 def _input_pipeline():

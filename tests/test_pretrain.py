@@ -1,0 +1,92 @@
+"""Pretraining on photos: still photos as static clips, the photos adapter, starting a run from another's weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pytest
+import skimage.data
+from toyclips import write_toy_cache
+
+from fer_kit.clips.preprocess import PreprocessSettings, preprocess_video
+from fer_kit.datasets import index_dataset
+from fer_kit.errors import DatasetLayoutError, ModelFileError
+from fer_kit.model import build_model
+from fer_kit.training.config import TrainConfig
+from fer_kit.training.train import train
+from fer_kit.training.transfer import transfer_weights
+
+
+@pytest.fixture(scope="module")
+def face() -> np.ndarray:
+    return np.ascontiguousarray(skimage.data.astronaut()[:320, 80:400])
+
+
+def write_photo(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_a_photo_becomes_a_static_clip(tmp_path, face) -> None:
+    photo = write_photo(tmp_path / "astronaut.jpg", face)
+    clip = preprocess_video(photo, PreprocessSettings(size=64), label="happiness", subject="eileen")
+    assert clip.faces.shape == (16, 64, 64, 3)
+    assert clip.valid.all()
+    assert all(np.array_equal(clip.faces[0], frame) for frame in clip.faces)  # one frame, repeated
+    assert all(np.array_equal(clip.landmarks[0], points) for points in clip.landmarks)
+    assert clip.meta["frame_indices"] == [0] * 16
+
+
+def test_the_photos_adapter_finds_labels_and_people(tmp_path, face) -> None:
+    root = tmp_path / "photos"
+    for name in ("happy/Al_Gore_0001.jpg", "happy/Al_Gore_0002.jpg", "Angry/bob_7.png", "sad/carol/1.jpg",
+                 "sad/carol/2.jpg", "surprise/x.jpg", "holiday/beach.jpg"):
+        write_photo(root / name, face[::4, ::4])
+    (root / "labels.csv").write_text("image,emotion,person\nsurprise/x.jpg,surprise,dora\n")
+    index = index_dataset(root, "photos")
+    people = dict(zip((Path(s).relative_to(root.resolve()).as_posix() for s in index["source"]), index["subject"], strict=True))
+    assert people == {"happy/Al_Gore_0001.jpg": "Al_Gore", "happy/Al_Gore_0002.jpg": "Al_Gore",
+                      "Angry/bob_7.png": "bob", "sad/carol/1.jpg": "carol", "sad/carol/2.jpg": "carol",
+                      "surprise/x.jpg": "dora"}
+    assert sorted(index["label"].unique()) == ["anger", "happiness", "sadness", "surprise"]
+    assert index.attrs["skipped"] == {"folder 'holiday' is not a label": 1}
+    with pytest.raises(DatasetLayoutError, match="class folders of photos"):
+        index_dataset(tmp_path / "photos" / "holiday", "photos")
+
+
+def test_transfer_copies_every_matching_layer_and_keeps_a_new_classifier(tmp_path) -> None:
+    keras.utils.set_random_seed(1)
+    source = build_model("mcdcn", "tiny", 8)
+    source.save(tmp_path / "source.keras")
+    keras.utils.set_random_seed(2)
+    target = build_model("mcdcn", "tiny", 7)
+    report = transfer_weights(target, tmp_path / "source.keras")
+    assert set(report.kept) == {"global_logits", "local_logits"}
+    assert "shapes differ" in report.kept["global_logits"]
+    for name in ("global_stem", "local_block3", "global_fc"):
+        for new, old in zip(target.get_layer(name).get_weights(), source.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(new, old)
+    assert target.get_layer("global_logits").get_weights()[0].shape[-1] == 7  # the new classes' own layer
+    with pytest.raises(ModelFileError, match="no layer"):
+        transfer_weights(build_model("landmarks", "tiny", 7), source)
+    with pytest.raises(ModelFileError, match="no such run folder"):
+        transfer_weights(target, tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_a_run_starts_from_the_weights_of_another(tmp_path) -> None:
+    photos = write_toy_cache(tmp_path / "photos", classes=("anger", "happiness", "neutral", "surprise"), per_class=2)
+    clips = write_toy_cache(tmp_path / "clips", classes=("anger", "happiness", "surprise"), per_class=2, seed=1)
+    common = {"preset": "tiny", "epochs": 1, "batch_size": 4, "tensorboard": False, "val_size": 0.0}
+    pretrained = train(TrainConfig(cache=photos, out=tmp_path / "pre", **common), verbose=0)
+    run = train(TrainConfig(cache=clips, out=tmp_path / "fine", init=str(pretrained), **common), verbose=0)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["init"]["source"] == str(pretrained)
+    assert summary["init"]["copied"] > 10 and set(summary["init"]["kept"]) == {"global_logits", "local_logits"}
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["init"] == str(pretrained)
