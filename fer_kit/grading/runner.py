@@ -330,6 +330,42 @@ def grade_submission(
                        _depends_on_limits(outcome))
 
 
+def _kept_solution(folder: Path, fingerprint: str, log: Callable[[str], None]) -> Reference | None:
+    """The solution run kept in ``folder`` (``solution.json``, ``work/``) when it is complete, has the
+    solution ``fingerprint`` and its snapshot still the hash it had; else None (said through ``log`` when
+    only the snapshot changed)."""
+    stamp, work = folder / "solution.json", folder / "work"
+    data: dict = {}
+    if stamp.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(stamp.read_text(encoding="utf-8"))
+    if data.get("grader") == fingerprint and data.get("complete") is True and work.is_dir() and data.get("work_hash"):
+        with contextlib.suppress(OSError):
+            if copy_tree(work, None, links="copy").digest == data["work_hash"]:
+                return Reference(data.get("results", {}), work, data["work_hash"])
+        log("the solution's work folder changed since its run: running the solution again")
+    return None
+
+
+def _solution_notebook(path: Path, assignment: Assignment) -> Any:
+    """The solution notebook at ``path``, vetted like a hand-in; :class:`~fer_kit.errors.FerKitError` if it fails."""
+    status, reason, nb = vet_notebook(path, assignment)
+    if status != OK:
+        raise FerKitError(f"the solution notebook cannot be graded: {reason}", path)
+    return nb
+
+
+def _log_solution_score(assignment: Assignment, checks: list[CheckResult], started: float,
+                        log: Callable[[str], None]) -> tuple[float, list[str]]:
+    """Say through ``log`` what the solution scored, in how long and which checks it fails; returns
+    (score, failed checks)."""
+    score = sum(check.points for check in checks)
+    failed = [f"{check.name} ({check.message})" for check in checks if not check.passed]
+    log(f"solution: {score:g}/{assignment.max_points:g} in {time.monotonic() - started:.0f} s"
+        + (f"; the solution fails {', '.join(failed)}" if failed else ""))
+    return score, failed
+
+
 def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: float,
                        log: Callable[[str], None] | None = None, *, isolation: Isolation | None = None,
                        limits: Limits | None = None, runs_root: Path | None = None,
@@ -351,43 +387,30 @@ def solution_reference(assignment: Assignment, state_dir: str | Path, timeout: f
     if not path.is_file():
         raise InputFileError("the solution notebook of this assignment is missing", path)
     folder = Path(state_dir) / "solution"
-    stamp, work = folder / "solution.json", folder / "work"
-    data: dict = {}
-    if stamp.is_file():
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads(stamp.read_text(encoding="utf-8"))
     hidden = hidden or HiddenOptions.ephemeral()
     fingerprint = solution_fingerprint(assignment, hidden.digest)
-    if data.get("grader") == fingerprint and data.get("complete") is True and work.is_dir() and data.get("work_hash"):
-        with contextlib.suppress(OSError):
-            if copy_tree(work, None, links="copy").digest == data["work_hash"]:
-                return Reference(data.get("results", {}), work, data["work_hash"])
-        log("the solution's work folder changed since its run: running the solution again")
-    status, reason, nb = vet_notebook(path, assignment)
-    if status != OK:
-        raise FerKitError(f"the solution notebook cannot be graded: {reason}", path)
+    kept = _kept_solution(folder, fingerprint, log)
+    if kept is not None:
+        return kept
+    nb = _solution_notebook(path, assignment)
     log(f"running the solution {path.name} (its data, caches and runs are then copied for every student) ...")
     remove_tree(folder)
     folder.mkdir(parents=True)
     isolation = isolation or default_isolation(assignment, [Path(state_dir)])
     if isolation.sandbox:
         require_bubblewrap()
-    started = time.monotonic()
+    started, work = time.monotonic(), folder / "work"
     outcome, checks, status, note = _run(nb, assignment, "solution", 3 * timeout, None, None, folder, isolation,
                                          limits or Limits(), runs_root, solution_work=work, hidden=hidden,
                                          student=SOLUTION_STUDENT)
     if status != OK:
         raise FerKitError(f"the solution notebook does not run cleanly with the grading parameters: "
                           f"{note}; see {folder / 'executed' / 'solution.ipynb'}", path)
-    score = sum(check.points for check in checks)
-    failed = [f"{check.name} ({check.message})" for check in checks if not check.passed]
-    log(f"solution: {score:g}/{assignment.max_points:g} in {time.monotonic() - started:.0f} s"
-        + (f"; the solution fails {', '.join(failed)}" if failed else ""))
+    score, failed = _log_solution_score(assignment, checks, started, log)
     work_hash = copy_tree(work, None, links="copy").digest
-    data = {"grader": fingerprint, "complete": True, "results": outcome.results, "score": score,
-            "failed": failed, "work_hash": work_hash}
-    _write_json_atomic(stamp, data)
-    return Reference(data["results"], work, work_hash)
+    _write_json_atomic(folder / "solution.json", {"grader": fingerprint, "complete": True, "results": outcome.results,
+                                                  "score": score, "failed": failed, "work_hash": work_hash})
+    return Reference(outcome.results, work, work_hash)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,6 +435,145 @@ def _stored_secret(state_dir: Path, log: Callable[[str], None]) -> bytes:
         log(f"hidden tests: no --secret-file given; made a secret and kept it in {state_dir / 'hidden-tests.secret'} "
             "(mode 0600): keep it to grade again with the same hidden inputs")
     return secret
+
+
+def _check_sandbox(sandbox: bool, log: Callable[[str], None]) -> None:
+    """With ``sandbox``, :func:`~fer_kit.grading.sandbox.require_bubblewrap`; without, say through ``log``
+    what running the notebooks unsandboxed gives up."""
+    if sandbox:
+        require_bubblewrap()
+    else:
+        log(NO_SANDBOX_WARNING.format(user=getpass.getuser()))
+
+
+def _class_submissions(submissions_dir: Path, assignment: Assignment, state_dir: Path,
+                       feedback_dir: Path) -> list[Submission]:
+    """The hand-ins in ``submissions_dir``, less the gradebook's own folders (the gradebook may live in there);
+    :class:`~fer_kit.errors.InputFileError` when there are none."""
+    found = [s for s in find_submissions(submissions_dir, assignment)
+             if s.path.resolve() not in (state_dir, feedback_dir)]
+    if not found:
+        raise InputFileError("no submissions (expected <student>.ipynb files or one folder per student)",
+                             submissions_dir)
+    return found
+
+
+def _read_record(path: Path) -> GradeRecord | None:
+    """The record kept at ``path``; None when there is none or it cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        return GradeRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+@dataclass
+class _ClassOutputs:
+    """What only the grader writes for a class, and the records so far (by student).
+
+    Each student's record (``state_dir/records/<student>.json``) and feedback (``feedback_dir/<student>.md``),
+    and the gradebook, which lists the records so far in the order of ``submissions``.
+    """
+
+    assignment: Assignment
+    submissions: list[Submission]
+    gradebook: Path
+    feedback_dir: Path
+    state_dir: Path
+    log: Callable[[str], None]
+    records: dict[str, GradeRecord] = field(default_factory=dict)
+
+    def record_file(self, student: str) -> Path:
+        """Where ``student``'s record is kept."""
+        return self.state_dir / "records" / f"{student}.json"
+
+    def feedback_file(self, student: str) -> Path:
+        """Where ``student``'s feedback is written."""
+        return self.feedback_dir / f"{student}.md"
+
+    def write_gradebook(self) -> None:
+        """Rewrite the gradebook with the records so far, in student order."""
+        ordered = [self.records[s.student] for s in self.submissions if s.student in self.records]
+        write_gradebook(ordered, self.assignment, self.gradebook)
+
+    def keep_valid(self, grader: str, settings: dict, rerun: bool) -> list[Submission]:
+        """Keep the records of an earlier run that are still valid (:func:`~fer_kit.grading.record.reusable`;
+        none with ``rerun``) and say how many; returns the submissions left to grade, in order."""
+        todo: list[Submission] = []
+        for submission in self.submissions:
+            old = None if rerun else _read_record(self.record_file(submission.student))
+            if old is not None and reusable(old, content_hash(submission), grader, settings):
+                self.records[submission.student] = old
+            else:
+                todo.append(submission)
+        if self.records:
+            self.log(f"{len(self.records)} submission(s) already graded and unchanged: kept "
+                     "(use --rerun to grade them again)")
+        return todo
+
+    def restore(self) -> None:
+        """Write the feedback of each kept record whose file is gone (the folder was cleaned), and the gradebook."""
+        for record in self.records.values():
+            if not self.feedback_file(record.student).is_file():
+                write_feedback(record, self.feedback_file(record.student))
+        self.write_gradebook()
+
+    def finish(self, record: GradeRecord) -> None:
+        """Take a newly graded ``record``: write its record and feedback, rewrite the gradebook, log the mark."""
+        self.records[record.student] = record
+        _write_json_atomic(self.record_file(record.student), record.to_dict())
+        write_feedback(record, self.feedback_file(record.student))
+        self.write_gradebook()
+        self.log(f"{record.student}: {record.score:g}/{record.max_points:g} {record.status}"
+                 + (f" ({record.note})" if record.note else ""))
+
+
+def _grader_failure(submission: Submission, assignment: Assignment, error: Exception, grader: str,
+                    settings: dict) -> GradeRecord:
+    """The ``error`` record of a submission whose grading itself failed (disk full, a lost worker, ...).
+
+    It has no grader fingerprint and depends on the limits: not a finished grading, so a re-run tries again.
+    """
+    record = _unrun(submission, assignment, ERROR, f"the grader failed: {type(error).__name__}: {error}",
+                    content_hash(submission), grader, settings)
+    record.grader = ""
+    record.depends_on_limits = True
+    return record
+
+
+def _grade_all(todo: list[Submission], grade: Callable[[Submission], GradeRecord],
+               failed: Callable[[Submission, Exception], GradeRecord], finish: Callable[[GradeRecord], None],
+               workers: int, scheduler: str | None) -> None:
+    """Call ``grade`` on every submission of ``todo`` in a pool and ``finish`` each record as it comes.
+
+    The pool is up to ``workers`` threads of this process or, with ``scheduler``, a Dask cluster, one
+    task per submission (:func:`fer_kit.executors.task_executor`). A grading that raises (the grader's
+    own failure) gets the record ``failed`` makes, and the others go on; on an interrupt or any other
+    error the running sandboxes are killed (and, with threads, the waiting gradings dropped).
+    """
+    workers = max(1, min(int(workers), len(todo) or 1))
+    with contextlib.ExitStack() as cluster:  # with a scheduler: a Dask client, closed at the end
+        if scheduler:
+            from fer_kit.executors import task_executor
+
+            pool = cluster.enter_context(task_executor(0, scheduler))
+        else:
+            pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = {pool.submit(grade, submission): submission for submission in todo}
+            for future in as_completed(futures):
+                try:
+                    record = future.result()
+                except Exception as error:  # the grader's own failure (disk full, ...): report, keep going
+                    record = failed(futures[future], error)
+                finish(record)
+        except BaseException:
+            if not scheduler:
+                pool.shutdown(wait=False, cancel_futures=True)
+            kill_running()
+            raise
+        pool.shutdown(wait=True)
 
 
 def grade_class(
@@ -446,27 +608,17 @@ def grade_class(
     a worker; the submissions, the gradebook's folders and the kit must be at the same paths there
     (shared storage), and the intake copies and runs are made beside the gradebook instead of in ``/tmp``.
     """
-
     log = log or (lambda message: None)
     submissions_dir = Path(submissions_dir)
     if not submissions_dir.is_dir():
         raise InputFileError("no such submissions folder", submissions_dir)
-    if sandbox:
-        require_bubblewrap()
-    else:
-        log(NO_SANDBOX_WARNING.format(user=getpass.getuser()))
+    _check_sandbox(sandbox, log)
     limits = limits or Limits()
     gradebook, feedback_dir, state_dir = output_paths(gradebook)
     for folder in (feedback_dir, state_dir / "records"):
         folder.mkdir(parents=True, exist_ok=True)
     hidden = HiddenOptions(secret if secret is not None else _stored_secret(state_dir, log), show_expected)
-    # the gradebook may live inside the submissions folder: its own folders are not students
-    found = [s for s in find_submissions(submissions_dir, assignment)
-             if s.path.resolve() not in (state_dir, feedback_dir)]
-    if not found:
-        raise InputFileError("no submissions (expected <student>.ipynb files or one folder per student)",
-                             submissions_dir)
-
+    found = _class_submissions(submissions_dir, assignment, state_dir, feedback_dir)
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="fer-kit-grading-", dir=state_dir if scheduler else None))
     try:
@@ -482,8 +634,10 @@ def _grade_class(found: list[Submission], scratch: Path, submissions_dir: Path, 
                  started: float, hidden: HiddenOptions | None = None, scheduler: str | None = None) -> ClassReport:
     """:func:`grade_class` once the hand-ins are found; ``scratch`` holds the intake copies and the runs.
 
-    Each submission is one call of ``grade`` (:func:`grade_submission`): in a thread of this process, or
-    with ``scheduler`` the same call as a task on a Dask worker (:mod:`fer_kit.executors`).
+    The hand-ins are taken in, the solution run (:func:`solution_reference`), the still-valid records kept
+    (:class:`_ClassOutputs`) and the others graded (:func:`_grade_all`). Each submission is one call of
+    ``grade`` (:func:`grade_submission`): in a thread of this process, or with ``scheduler`` the same call
+    as a task on a Dask worker (:mod:`fer_kit.executors`).
     """
     isolation = default_isolation(assignment, [submissions_dir, gradebook, feedback_dir, state_dir, scratch],
                                   sandbox, [Path(p) for p in read_only])
@@ -497,70 +651,19 @@ def _grade_class(found: list[Submission], scratch: Path, submissions_dir: Path, 
     solution_seconds = time.monotonic() - solution_started
     grader = grader_fingerprint(assignment, reference, hidden)
     settings = run_limits(timeout, limits, isolation)
-
-    records: dict[str, GradeRecord] = {}
-    todo: list[Submission] = []
-    for submission in submissions:
-        record_file = state_dir / "records" / f"{submission.student}.json"
-        if not rerun and record_file.is_file():
-            try:
-                old = GradeRecord.from_dict(json.loads(record_file.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError):
-                old = None
-            if old is not None and reusable(old, content_hash(submission), grader, settings):
-                records[submission.student] = old
-                continue
-        todo.append(submission)
-    reused = len(records)
-    if reused:
-        log(f"{reused} submission(s) already graded and unchanged: kept (use --rerun to grade them again)")
-
-    def finish(record: GradeRecord) -> None:
-        records[record.student] = record
-        _write_json_atomic(state_dir / "records" / f"{record.student}.json", record.to_dict())
-        write_feedback(record, feedback_dir / f"{record.student}.md")
-        ordered = [records[s.student] for s in submissions if s.student in records]
-        write_gradebook(ordered, assignment, gradebook)
-        log(f"{record.student}: {record.score:g}/{record.max_points:g} {record.status}"
-            + (f" ({record.note})" if record.note else ""))
-
-    for record in records.values():  # feedback for kept records too, in case the folder was cleaned
-        if not (feedback_dir / f"{record.student}.md").is_file():
-            write_feedback(record, feedback_dir / f"{record.student}.md")
-    write_gradebook([records[s.student] for s in submissions if s.student in records], assignment, gradebook)
-
-    workers = max(1, min(int(workers), len(todo) or 1))
+    outputs = _ClassOutputs(assignment, submissions, gradebook, feedback_dir, state_dir, log)
+    todo = outputs.keep_valid(grader, settings, rerun)
+    reused = len(outputs.records)
+    outputs.restore()  # feedback for kept records too, in case the folder was cleaned
 
     def grade(submission: Submission) -> GradeRecord:
         return grade_submission(submission, assignment, state_dir, timeout, reference, isolation=isolation,
                                 limits=limits, grader=grader, runs_root=runs_root, hidden=hidden)
 
-    with contextlib.ExitStack() as cluster:  # with a scheduler: a Dask client, closed at the end
-        if scheduler:
-            from fer_kit.executors import task_executor
+    def failed(submission: Submission, error: Exception) -> GradeRecord:
+        return _grader_failure(submission, assignment, error, grader, settings)
 
-            pool = cluster.enter_context(task_executor(0, scheduler))
-        else:
-            pool = ThreadPoolExecutor(max_workers=workers)
-        try:
-            futures = {pool.submit(grade, submission): submission for submission in todo}
-            for future in as_completed(futures):
-                submission = futures[future]
-                try:
-                    record = future.result()
-                except Exception as error:  # the grader's own failure (disk full, ...): report, keep going
-                    record = _unrun(submission, assignment, ERROR,
-                                    f"the grader failed: {type(error).__name__}: {error}",
-                                    content_hash(submission), grader, settings)
-                    record.grader = ""  # not a finished grading: a re-run tries again
-                    record.depends_on_limits = True
-                finish(record)
-        except BaseException:
-            if not scheduler:
-                pool.shutdown(wait=False, cancel_futures=True)
-            kill_running()
-            raise
-        pool.shutdown(wait=True)
-    ordered = [records[s.student] for s in submissions]
-    return ClassReport(gradebook, feedback_dir, state_dir, ordered, graded=len(todo), reused=reused,
-                       seconds=time.monotonic() - started, solution_seconds=solution_seconds)
+    _grade_all(todo, grade, failed, outputs.finish, workers, scheduler)
+    return ClassReport(gradebook, feedback_dir, state_dir, [outputs.records[s.student] for s in submissions],
+                       graded=len(todo), reused=reused, seconds=time.monotonic() - started,
+                       solution_seconds=solution_seconds)

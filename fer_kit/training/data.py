@@ -27,7 +27,7 @@ saved model accepts ``uint8`` clips as they are stored.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -142,43 +142,88 @@ def make_dataset(
     mode, frames, size = pipeline_mode(clips, memory_limit_mb, mode)
     n = len(paths)
     parallel = workers or tf.data.AUTOTUNE
-
+    shuffle = seed if training else None
     if mode == "memory":
-        faces_np, local_np, points_np = load_clip_arrays(paths, workers=workers, landmarks=True)
-        faces_all, local_all, labels_all = tf.constant(faces_np), tf.constant(local_np), tf.constant(labels)
-        points_all = tf.constant(points_np)
-        del faces_np, local_np, points_np
-        dataset = tf.data.Dataset.range(n)
-        if training:
-            dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size).map(
-            lambda i: (
-                tf.gather(faces_all, i), tf.gather(local_all, i), tf.gather(points_all, i), tf.gather(labels_all, i)
-            ),
-            num_parallel_calls=parallel,
-            deterministic=True,
+        dataset = _memory_batches(paths, labels, batch_size, shuffle, workers, parallel)
+    else:
+        dataset = _stream_batches(paths, labels, frames, size, batch_size, shuffle, parallel)
+
+    weight_table = tf.constant(weights, tf.float32) if (training and weights is not None) else None
+    to_model = _to_model(tuple(inputs), tuple(outputs), weight_table, flip, rotations)
+    if training and augment and bool(flip or rotations):
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda batch, s: to_model(*batch, s), num_parallel_calls=parallel, deterministic=True
         )
     else:
+        dataset = dataset.map(to_model, num_parallel_calls=parallel, deterministic=True)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(_shard_by_data())
+    info = PipelineInfo(mode=mode, clips=n, batches=math.ceil(n / batch_size), frames=frames, size=size)
+    return dataset, info
 
-        def read(path, label):
-            f, m, p = tf.numpy_function(
-                lambda p: read_clip_arrays(p.decode()), [path], [tf.uint8, tf.uint8, tf.float32], stateful=False
-            )
-            return (
-                tf.ensure_shape(f, [frames, size, size, 3]),
-                tf.ensure_shape(m, [frames, size, size, 1]),
-                tf.ensure_shape(p, [frames, 68, 2]),
-                label,
-            )
 
-        dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
-        if training:
-            dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.map(read, num_parallel_calls=parallel, deterministic=True).batch(batch_size)
+def _memory_batches(
+    paths: list[str], labels: np.ndarray, batch_size: int, shuffle: int | None, workers: int | None, parallel: int
+) -> tf.data.Dataset:
+    """``uint8`` batches ``(faces, local, landmarks, label)`` gathered from all clips decoded once into memory.
 
-    augmenting = training and augment and bool(flip or rotations)
-    weight_table = tf.constant(weights, tf.float32) if (training and weights is not None) else None
-    inputs, outputs = tuple(inputs), tuple(outputs)
+    ``shuffle``: the seed of a per-epoch reshuffle (``None``: the clips' order). ``workers`` threads decode.
+    """
+    faces_np, local_np, points_np = load_clip_arrays(paths, workers=workers, landmarks=True)
+    faces_all, local_all, labels_all = tf.constant(faces_np), tf.constant(local_np), tf.constant(labels)
+    points_all = tf.constant(points_np)
+    del faces_np, local_np, points_np
+    n = len(paths)
+    dataset = tf.data.Dataset.range(n)
+    if shuffle is not None:
+        dataset = dataset.shuffle(n, seed=shuffle, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).map(
+        lambda i: (
+            tf.gather(faces_all, i), tf.gather(local_all, i), tf.gather(points_all, i), tf.gather(labels_all, i)
+        ),
+        num_parallel_calls=parallel,
+        deterministic=True,
+    )
+
+
+def _stream_batches(
+    paths: list[str], labels: np.ndarray, frames: int, size: int, batch_size: int, shuffle: int | None, parallel: int
+) -> tf.data.Dataset:
+    """``uint8`` batches ``(faces, local, landmarks, label)`` of clips read from disk every epoch, in parallel.
+
+    ``shuffle``: the seed of a per-epoch reshuffle (``None``: the clips' order).
+    """
+
+    def read(path, label):
+        f, m, p = tf.numpy_function(
+            lambda p: read_clip_arrays(p.decode()), [path], [tf.uint8, tf.uint8, tf.float32], stateful=False
+        )
+        return (
+            tf.ensure_shape(f, [frames, size, size, 3]),
+            tf.ensure_shape(m, [frames, size, size, 1]),
+            tf.ensure_shape(p, [frames, 68, 2]),
+            label,
+        )
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle is not None:
+        dataset = dataset.shuffle(len(paths), seed=shuffle, reshuffle_each_iteration=True)
+    return dataset.map(read, num_parallel_calls=parallel, deterministic=True).batch(batch_size)
+
+
+def _to_model(
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
+    weight_table: tf.Tensor | None,
+    flip: bool,
+    rotations: Sequence[float],
+) -> Callable[..., tuple]:
+    """The map from a ``uint8`` batch (and an augmentation seed) to what the model trains on.
+
+    ``to_model(f, m, p, y, s=None)``: with a seed ``s`` the batch is augmented (:func:`augment_batch`);
+    the streams named in ``inputs`` become ``float32``, every output gets the labels ``y`` and, with a
+    ``weight_table`` (one weight per class), each clip its sample weight.
+    """
 
     def to_model(f, m, p, y, s=None):
         """uint8 batch -> (augmented) float32 model inputs, one target per output, sample weights."""
@@ -189,16 +234,7 @@ def make_dataset(
         targets = {name: y for name in outputs}
         return (x, targets) if weight_table is None else (x, targets, tf.gather(weight_table, y))
 
-    if augmenting:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda batch, s: to_model(*batch, s), num_parallel_calls=parallel, deterministic=True
-        )
-    else:
-        dataset = dataset.map(to_model, num_parallel_calls=parallel, deterministic=True)
-    dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(_shard_by_data())
-    info = PipelineInfo(mode=mode, clips=n, batches=math.ceil(n / batch_size), frames=frames, size=size)
-    return dataset, info
+    return to_model
 
 
 def _shard_by_data() -> tf.data.Options:

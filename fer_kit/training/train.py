@@ -46,6 +46,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -55,7 +56,7 @@ from fer_kit.errors import DatasetLayoutError
 from fer_kit.model import build_model, model_inputs, model_outputs
 from fer_kit.presets import get_preset
 from fer_kit.training.callbacks import BestCheckpoint, LearningRateLogger, PreciseBatchNorm, recalibrate_batchnorm
-from fer_kit.training.clipset import ClipSet, class_weights, select_clips
+from fer_kit.training.clipset import ClipSet, PipelineInfo, class_weights, select_clips
 from fer_kit.training.config import TrainConfig
 from fer_kit.training.devices import choose_strategy, precision_policy, seed_everything
 from fer_kit.training.multiworker import finish, worker_folder
@@ -71,6 +72,9 @@ from fer_kit.training.runfolder import (
 )
 from fer_kit.training.split import make_split
 from fer_kit.training.transfer import transfer_weights
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def train(
@@ -93,6 +97,40 @@ def train(
     run.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed, config.deterministic)
 
+    clips, train_set, val_set, record = _split_clips(run, config)
+    preset = get_preset(config.preset)
+    _check_clip_size(train_set, preset, any_size=model_inputs(config.model) == ("landmarks",))
+    _write_run_record(run, config, clips.classes, train_set, record)
+    train_ds, val_ds, info = _datasets(config, len(clips.classes), train_set, val_set)
+
+    with strategy.scope(), precision_policy(config.mixed_precision):
+        model = build_model(config.model, preset, len(clips.classes), head=config.head)
+        transferred = transfer_weights(model, config.init).to_dict() if config.init else None
+        compile_model(model, config, max(1, info.batches * config.epochs))
+
+    keep_last = record["validation_from"] == "none"  # no held-out clips to choose an epoch by
+    best = BestCheckpoint(
+        run / "checkpoints", "val_loss" if val_ds is not None else "loss", 0 if keep_last else config.patience
+    )
+    # precise BN sees training batches, as training did (not under a distribution strategy)
+    precise_bn = bool(config.precise_bn) and strategy.num_replicas_in_sync == 1
+    kit_callbacks = _kit_callbacks(run, config, best, train_ds if precise_bn and val_ds is not None else None)
+    session = _fit(model, train_ds, val_ds, config, [*kit_callbacks, *callbacks], verbose, len(train_set))
+    _final_weights(model, best, keep_last, train_ds if precise_bn and val_ds is None else None, config.precise_bn)
+    save_model_atomic(model, run / "model.keras")
+    history = _write_history(run)
+    facts = {"train_clips": len(train_set), "val_clips": len(val_set), "pipeline": info.mode,
+             "devices": int(strategy.num_replicas_in_sync), **session, "init": transferred}
+    write_json(run / "summary.json", _summary(config, clips.classes, model, best, history, facts))
+    return finish(chief_run, run, strategy)
+
+
+def _split_clips(run: Path, config: TrainConfig) -> tuple[ClipSet, ClipSet, ClipSet, dict]:
+    """The selected clips, the training and validation sets and the split record (``split.json``'s content).
+
+    A resumed run reads its split back from ``RUN/split.json``; a new run draws it (:func:`make_split`).
+    The record also gets the caches' locations (:func:`cache_record`).
+    """
     clips = select_clips(config.cache, config.classes, config.min_valid_fraction)
     test_clips = (
         select_clips(config.test_cache, clips.classes, config.min_valid_fraction) if config.test_cache else None
@@ -106,22 +144,34 @@ def train(
     else:
         train_set, val_set, _, record = make_split(clips, config, test_clips)
     record.update(cache_record(run, config.cache, config.test_cache or config.cache))
-    preset = get_preset(config.preset)
-    _check_clip_size(train_set, preset, any_size=model_inputs(config.model) == ("landmarks",))
+    return clips, train_set, val_set, record
+
+
+def _write_run_record(run: Path, config: TrainConfig, classes: Sequence[str], train_set: ClipSet, record: dict) -> None:
+    """``RUN/config.json`` (the config, classes and clip settings) and ``RUN/split.json`` (``record``)."""
     write_json(
         run / "config.json",
         {
             "train": config.to_dict(),
-            "classes": list(clips.classes),
+            "classes": list(classes),
             "clip_settings": _clip_settings(train_set),
             "clip_seconds": clip_seconds(train_set.paths),
             "fer_kit": __version__,
         },
     )
-    write_json(split_path, record)
+    write_json(run / "split.json", record)
 
+
+def _datasets(
+    config: TrainConfig, num_classes: int, train_set: ClipSet, val_set: ClipSet
+) -> tuple[Any, Any | None, PipelineInfo]:
+    """``(train, validation, info)``: the model's input batches (:func:`_input_pipeline`) and how they are made.
+
+    The training input is shuffled, augmented and class-weighted as ``config`` says; the validation
+    input is ``None`` when there are no validation clips; ``info`` describes the training input.
+    """
     inputs, outputs = model_inputs(config.model), model_outputs(config.model)
-    weights = class_weights(train_set.labels, len(clips.classes)) if config.class_weights else None
+    weights = class_weights(train_set.labels, num_classes) if config.class_weights else None
     common = {"inputs": inputs, "outputs": outputs, "batch_size": config.batch_size, "seed": config.seed,
               "memory_limit_mb": config.memory_limit_mb, "workers": config.workers, "mode": config.pipeline}
     make_input = _input_pipeline()
@@ -130,68 +180,96 @@ def train(
         weights=weights, **common,
     )
     val_ds = make_input(val_set, training=False, **common)[0] if len(val_set) else None
-    total_steps = max(1, info.batches * config.epochs)
+    return train_ds, val_ds, info
 
-    with strategy.scope(), precision_policy(config.mixed_precision):
-        model = build_model(config.model, preset, len(clips.classes), head=config.head)
-        transferred = transfer_weights(model, config.init).to_dict() if config.init else None
-        compile_model(model, config, total_steps)
 
-    keep_last = record["validation_from"] == "none"  # no held-out clips to choose an epoch by
-    best = BestCheckpoint(
-        run / "checkpoints", "val_loss" if val_ds is not None else "loss", 0 if keep_last else config.patience
-    )
-    calibration = train_ds if config.precise_bn else None  # precise BN sees training batches, as training did
-    distributed = strategy.num_replicas_in_sync > 1
+def _kit_callbacks(
+    run: Path, config: TrainConfig, best: BestCheckpoint, calibration: Any | None
+) -> list[keras.callbacks.Callback]:
+    """The kit's callbacks: learning-rate log, ``history.csv``, ``best``, backup, TensorBoard (``config.tensorboard``).
+
+    With ``calibration`` (training batches) :class:`PreciseBatchNorm` comes first: it recalibrates BN before validating.
+    """
     kit_callbacks: list[keras.callbacks.Callback] = [
         LearningRateLogger(),
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
         best,
         keras.callbacks.BackupAndRestore(str(run / "backup")),
     ]
-    if calibration is not None and val_ds is not None and not distributed:
+    if calibration is not None:
         kit_callbacks.insert(0, PreciseBatchNorm(calibration, config.precise_bn))
     if config.tensorboard and _tensorboard_available():
         kit_callbacks.append(keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False, profile_batch=0))
+    return kit_callbacks
+
+
+def _fit(
+    model: keras.Model,
+    train_ds: Any,
+    val_ds: Any | None,
+    config: TrainConfig,
+    callbacks: list[keras.callbacks.Callback],
+    verbose: int | str,
+    train_clips: int,
+) -> dict:
+    """Fit ``model`` for ``config.epochs``; returns this session's time and speed (for ``summary.json``)."""
     started = time.perf_counter()
     fitted = model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=config.epochs,
-        callbacks=[*kit_callbacks, *callbacks],
+        callbacks=callbacks,
         shuffle=False,
         verbose=verbose,
     )
     seconds = time.perf_counter() - started
+    epochs_now = len(fitted.history.get("loss", []))
+    return {
+        "seconds_this_session": round(seconds, 2),
+        "train_clips_per_s_this_session": round(epochs_now * train_clips / seconds, 2) if seconds else None,
+    }
+
+
+def _final_weights(
+    model: keras.Model, best: BestCheckpoint, keep_last: bool, calibration: Any | None, batches: int
+) -> None:
+    """Give ``model`` the best epoch's weights (the last epoch's with ``keep_last``).
+
+    With ``calibration`` (training batches) the BN statistics are then recomputed from ``batches`` of them.
+    """
     if best.weights_path.is_file() and not keep_last:
         model.load_weights(best.weights_path)
-    if calibration is not None and val_ds is None and not distributed:
-        recalibrate_batchnorm(model, calibration, config.precise_bn)
-    save_model_atomic(model, run / "model.keras")
+    if calibration is not None:
+        recalibrate_batchnorm(model, calibration, batches)
+
+
+def _write_history(run: Path) -> pd.DataFrame:
+    """``RUN/history.json``: ``history.csv`` as one list per column; returns the history."""
     history = read_history(run)
     write_json(run / "history.json", {column: history[column].tolist() for column in history.columns})
-    epochs_now = len(fitted.history.get("loss", []))
-    write_json(
-        run / "summary.json",
-        {
-            "model": config.model,
-            "preset": config.preset,
-            "classes": list(clips.classes),
-            "parameters": int(model.count_params()),
-            "epochs_run": int(len(history)),
-            "best_epoch": int(best.best_epoch),
-            "best_" + best.monitor: None if not math.isfinite(best.best) else best.best,
-            "stopped_early": bool(len(history) < config.epochs),
-            "train_clips": len(train_set),
-            "val_clips": len(val_set),
-            "pipeline": info.mode,
-            "devices": int(strategy.num_replicas_in_sync),
-            "seconds_this_session": round(seconds, 2),
-            "train_clips_per_s_this_session": round(epochs_now * len(train_set) / seconds, 2) if seconds else None,
-            "init": transferred,
-        },
-    )
-    return finish(chief_run, run, strategy)
+    return history
+
+
+def _summary(
+    config: TrainConfig,
+    classes: Sequence[str],
+    model: keras.Model,
+    best: BestCheckpoint,
+    history: pd.DataFrame,
+    facts: dict,
+) -> dict:
+    """``summary.json``: the model, its size and how training ended, then ``facts`` (clips, devices, time, ``init``)."""
+    return {
+        "model": config.model,
+        "preset": config.preset,
+        "classes": list(classes),
+        "parameters": int(model.count_params()),
+        "epochs_run": int(len(history)),
+        "best_epoch": int(best.best_epoch),
+        "best_" + best.monitor: None if not math.isfinite(best.best) else best.best,
+        "stopped_early": bool(len(history) < config.epochs),
+        **facts,
+    }
 
 
 def _input_pipeline():
