@@ -13,6 +13,16 @@ kit's default unless told):
   ``no-attention`` (wrinkle energy everywhere), ``age-regions`` (attention on the forehead
   and crow's feet too), ``eq8-paper`` (eq. 8 as written: no CE(fused) term).
 
+With ``--pretrain PHOTOS`` (e.g. ``../shared/data/expression-photos``, a folder per class of
+photos, :mod:`fer_kit.datasets.photos`) every network row first trains its model on the
+photos as static clips (``--pretrain-epochs``, the photos' own people held out 20 % for a
+test figure) and each fold starts from those weights (``TrainConfig.init``); the photos hold
+none of the corpus' people, so no fold sees its test subjects. ``--pretrain-rows`` limits it to
+some rows (a still photo has no motion, so it teaches the landmark network little).
+
+``--fuse mcdcn+landmarks`` adds a row that averages the two rows' class probabilities clip by
+clip (late fusion, the kit's analysis: does MC-DCN know anything the geometry does not?).
+
 Each row's caches and fold runs stay under ``--work``: a re-run reuses finished folds and
 resumes an interrupted one, so the same command finishes an interrupted benchmark. Prints
 one JSON object with ``--json`` (and writes it to ``WORK/real.json``)::
@@ -30,7 +40,10 @@ import time
 import traceback
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from fer_kit.atomic import atomic_path
+from fer_kit.logs import quiet_native_logs
+
+quiet_native_logs()
 
 NETWORKS = ("cnn", "c3d", "mcdcn", "landmarks")
 ABLATIONS: dict[str, tuple[dict, dict]] = {
@@ -56,18 +69,39 @@ def row_settings(row: str) -> tuple[str, dict, dict]:
     return row, {}, {}
 
 
-def make_cache(args: argparse.Namespace, prep: dict) -> Path:
+def make_cache(args: argparse.Namespace, prep: dict, pretraining: bool = False) -> Path:
+    """The cache of the corpus (or, with ``pretraining``, of the photos) with the row's preprocessing."""
     from fer_kit.clips.cache import build_cache
     from fer_kit.clips.preprocess import PreprocessSettings
     from fer_kit.datasets import index_dataset
 
     settings = PreprocessSettings.from_preset(args.preset, **prep)
-    name = "cache-" + args.preset + "".join(f"-{k}={v}" for k, v in sorted(prep.items()))
+    kind = "photos-" if pretraining else ""
+    name = f"cache-{kind}{args.preset}" + "".join(f"-{k}={v}" for k, v in sorted(prep.items()))
     out = args.work / name
-    report = build_cache(index_dataset(args.data_dir, args.dataset), out, settings, workers=args.workers,
-                         progress=False)
+    root, dataset = (args.pretrain, args.pretrain_dataset) if pretraining else (args.data_dir, args.dataset)
+    report = build_cache(index_dataset(root, dataset), out, settings, workers=args.workers, progress=False)
     log(f"{name}: {report.summary().splitlines()[0]}")
     return out
+
+
+def pretrain(args: argparse.Namespace, model: str, prep: dict, training: dict) -> tuple[Path, dict]:
+    """Train ``model`` on the photos (static clips); ``(run folder, its test figures on held-out photo people)``."""
+    from fer_kit.evaluate import evaluate_run
+    from fer_kit.training.config import TrainConfig
+    from fer_kit.training.train import train
+
+    cache = make_cache(args, prep, pretraining=True)
+    name = "pretrain-" + model + "-" + args.preset + "".join(f"-{k}={v}" for k, v in sorted({**prep, **training}.items()))
+    config = TrainConfig(cache=cache, out=args.work / name, model=model, preset=args.preset, recipe=args.recipe,
+                         epochs=args.pretrain_epochs, val_size=0.0, seed=args.seed, tensorboard=False, **training)
+    started = time.perf_counter()
+    run = train(config, verbose=0)
+    metrics = evaluate_run(run, plots=False)
+    figures = {"run": str(run), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+               "test_clips": metrics["clips"], "seconds": round(time.perf_counter() - started, 1)}
+    log(f"pretrained {model} on photos: held-out accuracy {figures['accuracy']:.3f} ({figures['seconds']:.0f} s)")
+    return run, figures
 
 
 def run_row(row: str, args: argparse.Namespace) -> dict:
@@ -77,13 +111,18 @@ def run_row(row: str, args: argparse.Namespace) -> dict:
     model, prep, training = row_settings(row)
     cache = make_cache(args, prep)
     started = time.perf_counter()
+    extra: dict = {}
     if row == "logistic":
         result = cross_validate_logistic(cache, folds=args.folds, fold_seed=args.fold_seed)
     else:
+        init = None
+        if args.pretrain and (args.pretrain_rows is None or row in args.pretrain_rows.split(",")):
+            init, extra["pretrain"] = pretrain(args, model, prep, training)
+        tag = "-pretrained" if init else ""
         config = TrainConfig(
-            cache=cache, out=args.work / f"cv-{row}-{args.recipe}-{args.preset}-k{args.folds}", model=model,
+            cache=cache, out=args.work / f"cv-{row}{tag}-{args.recipe}-{args.preset}-k{args.folds}", model=model,
             preset=args.preset, recipe=args.recipe, epochs=args.epochs, val_size=0.0, seed=args.seed,
-            tensorboard=False, **training,
+            tensorboard=False, init=None if init is None else str(init), **training,
         )
 
         def report(number: int, fold: dict) -> None:
@@ -94,8 +133,10 @@ def run_row(row: str, args: argparse.Namespace) -> dict:
                                 plots=False, on_fold=report)
     keep = ("accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "pooled_accuracy", "pooled_macro_f1",
             "per_class_recall")
+    if row != "logistic":
+        extra["cv"] = str(config.out)
     return {**{k: result[k] for k in keep}, "confusion": result["confusion"],
-            "seconds": round(time.perf_counter() - started, 1)}
+            "seconds": round(time.perf_counter() - started, 1), **extra}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,6 +151,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mirror", action="store_true", help="score each clip averaged with its mirror image")
+    parser.add_argument("--pretrain", type=Path, default=None,
+                        help="pretrain every network on these photos first (e.g. ../shared/data/expression-photos)")
+    parser.add_argument("--pretrain-dataset", default="photos", help="their layout (default: photos)")
+    parser.add_argument("--pretrain-epochs", type=int, default=10, help="epochs on the photos (default: 10)")
+    parser.add_argument("--pretrain-rows", default=None,
+                        help="comma-separated rows to pretrain (default: every network row); the others start from scratch")
+    parser.add_argument("--fuse", default=None,
+                        help="late fusion rows, e.g. mcdcn+landmarks: the rows' probabilities averaged per clip")
     parser.add_argument("--workers", type=int, default=2, help="preprocessing processes (default: 2)")
     parser.add_argument("--work", type=Path, default=Path("benchmark-output/real"),
                         help="caches and runs (default: benchmark-output/real)")
@@ -135,6 +184,16 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # report it and go on with the other rows
                 traceback.print_exc(file=sys.stderr)
                 rows[row] = {"error": f"{type(error).__name__}: {error}"}
+        for spec in args.fuse.split(",") if args.fuse else []:
+            parts = spec.split("+")
+            if all("cv" in rows.get(part, {}) for part in parts):
+                log(f"late fusion {spec}")
+                from fer_kit.crossval import late_fusion
+
+                fused = late_fusion([Path(rows[part]["cv"]) for part in parts])
+                keep = ("accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "pooled_accuracy",
+                        "pooled_macro_f1", "per_class_recall", "confusion")
+                rows[spec] = {**{k: fused[k] for k in keep}, "of": fused["of"]}
     finally:
         sys.stdout = saved
     report = {
@@ -146,13 +205,14 @@ def main(argv: list[str] | None = None) -> int:
         "recipe": args.recipe,
         "epochs": args.epochs,
         "mirror": args.mirror,
+        "pretrain": None if args.pretrain is None else {"photos": str(args.pretrain), "epochs": args.pretrain_epochs,
+                                                       "rows": args.pretrain_rows or "every network row"},
         "seconds": round(time.perf_counter() - started, 1),
         "cpus": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    tmp = args.work / ".real.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(args.work / "real.json")
+    with atomic_path(args.work / "real.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
     if args.json:
         print(json.dumps(report, indent=2))
     else:

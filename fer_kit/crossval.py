@@ -289,3 +289,41 @@ def cross_validate_logistic(
         "per_fold": fold_metrics,
         "seconds_this_session": round(time.perf_counter() - started, 1),
     }
+
+
+def late_fusion(cv_folders: list[str | Path]) -> dict:
+    """Score the mean of several cross-validations' class probabilities, clip by clip (late fusion).
+
+    Not in the paper: the kit's way to ask whether one model (MC-DCN) knows anything another (the
+    landmark network) does not. Each folder is a finished :func:`cross_validate` ``OUT`` on the same
+    clips and folds; its ``predictions.csv`` holds every clip once with its fold and ``p_<class>``
+    columns. Algorithm: align the tables by clip, average the probabilities, take the argmax, then
+    compute accuracy and macro-F1 per fold and pooled exactly as for one model (:func:`summarize`).
+    """
+    from fer_kit.evaluate import classification_metrics
+
+    if not cv_folders:
+        raise ValueError("late fusion needs at least one cross-validation folder")
+    tables = []
+    for folder in map(Path, cv_folders):
+        path = folder / "predictions.csv"
+        if not path.is_file():
+            raise ModelFileError("no predictions.csv: not a finished cross-validation (run fer-kit cv)", folder)
+        tables.append(pd.read_csv(path).set_index("path").sort_index())
+    first = tables[0]
+    columns = [c for c in first.columns if c.startswith("p_")]
+    for folder, table in zip(map(Path, cv_folders), tables, strict=True):
+        if not table.index.equals(first.index) or not (table["fold"] == first["fold"]).all() or \
+                [c for c in table.columns if c.startswith("p_")] != columns:
+            raise ModelFileError("its clips, folds or classes differ from the first cross-validation's", folder)
+    classes = [c[2:] for c in columns]
+    mean = np.mean([t[columns].to_numpy(np.float64) for t in tables], axis=0)
+    truth = first["label"].map({name: i for i, name in enumerate(classes)}).to_numpy()
+    fused, fold = mean.argmax(axis=1), first["fold"].to_numpy()
+    per_fold = []
+    for number in sorted(set(fold.tolist())):
+        metrics = classification_metrics(truth[fold == number], fused[fold == number], classes)
+        per_fold.append({"fold": int(number), "clips": int((fold == number).sum()), "accuracy": metrics["accuracy"],
+                         "macro_f1": metrics["macro_f1"]})
+    result = summarize(per_fold, classification_metrics(truth, fused, classes))
+    return {**result, "per_fold": per_fold, "of": [str(f) for f in cv_folders]}

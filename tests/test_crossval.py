@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from toyclips import write_toy_cache
 
-from fer_kit.crossval import cross_validate, cross_validate_logistic, fold_subjects
+from fer_kit.crossval import cross_validate, cross_validate_logistic, fold_subjects, late_fusion
 from fer_kit.errors import DatasetLayoutError, ModelFileError
 from fer_kit.model import build_model, model_inputs
 from fer_kit.model.trajectory import trajectory_features
@@ -73,6 +73,34 @@ def test_cross_validation_tests_every_clip_once_by_a_model_that_never_saw_its_su
     assert again["per_fold"][0]["accuracy"] == result["per_fold"][0]["accuracy"]
     with pytest.raises(ModelFileError, match="other folds"):
         cross_validate(_config(toy_cache, tmp_path / "cv"), folds=2)
+
+
+def _predictions(folder: Path, probabilities: list[list[float]], labels: list[str], folds: list[int]) -> Path:
+    """A cross-validation folder holding only ``predictions.csv`` (what :func:`late_fusion` reads)."""
+    folder.mkdir(parents=True)
+    table = pd.DataFrame({"path": [f"clips/{i}.npz" for i in range(len(labels))], "subject": "s", "label": labels,
+                          "fold": folds})
+    for j, name in enumerate(CLASSES):
+        table[f"p_{name}"] = [row[j] for row in probabilities]
+    table.sample(frac=1.0, random_state=0).to_csv(folder / "predictions.csv", index=False)  # any clip order
+    return folder
+
+
+def test_late_fusion_averages_probabilities_clip_by_clip(tmp_path) -> None:
+    labels, folds = ["anger", "happiness", "surprise", "anger"], [0, 0, 1, 1]
+    # each model is confidently wrong on one clip; the other is right there with more confidence
+    one = _predictions(tmp_path / "one", [[.9, .1, 0], [.6, .4, 0], [0, .2, .8], [.2, .8, 0]], labels, folds)
+    two = _predictions(tmp_path / "two", [[.8, .2, 0], [0, 1, 0], [.1, .1, .8], [.9, .1, 0]], labels, folds)
+    assert late_fusion([one])["pooled_accuracy"] == 0.5
+    fused = late_fusion([one, two])
+    assert fused["pooled_accuracy"] == 1.0 and fused["accuracy_mean"] == 1.0
+    assert [f["clips"] for f in fused["per_fold"]] == [2, 2]
+    assert np.trace(fused["confusion"]) == 4
+    three = _predictions(tmp_path / "three", [[1, 0, 0]] * 3, labels[:3], folds[:3])
+    with pytest.raises(ModelFileError, match="differ"):
+        late_fusion([one, three])
+    with pytest.raises(ModelFileError, match="predictions.csv"):
+        late_fusion([one, tmp_path])
 
 
 def test_more_folds_than_subjects_is_one_clear_error(toy_cache, tmp_path) -> None:
