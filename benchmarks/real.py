@@ -69,6 +69,16 @@ def row_settings(row: str) -> tuple[str, dict, dict]:
     return row, {}, {}
 
 
+KEPT = ("accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "pooled_accuracy", "pooled_macro_f1",
+        "per_class_recall", "confusion")
+"""What the report keeps of a cross-validation's result, for every row."""
+
+
+def settings_suffix(settings: dict) -> str:
+    """``-key=value`` for each setting, sorted: the part of a cache or run folder's name that tells rows apart."""
+    return "".join(f"-{k}={v}" for k, v in sorted(settings.items()))
+
+
 def make_cache(args: argparse.Namespace, prep: dict, pretraining: bool = False) -> Path:
     """The cache of the corpus (or, with ``pretraining``, of the photos) with the row's preprocessing."""
     from fer_kit.clips.cache import build_cache
@@ -77,7 +87,7 @@ def make_cache(args: argparse.Namespace, prep: dict, pretraining: bool = False) 
 
     settings = PreprocessSettings.from_preset(args.preset, **prep)
     kind = "photos-" if pretraining else ""
-    name = f"cache-{kind}{args.preset}" + "".join(f"-{k}={v}" for k, v in sorted(prep.items()))
+    name = f"cache-{kind}{args.preset}" + settings_suffix(prep)
     out = args.work / name
     root, dataset = (args.pretrain, args.pretrain_dataset) if pretraining else (args.data_dir, args.dataset)
     report = build_cache(index_dataset(root, dataset), out, settings, workers=args.workers, progress=False)
@@ -92,7 +102,7 @@ def pretrain(args: argparse.Namespace, model: str, prep: dict, training: dict) -
     from fer_kit.training.train import train
 
     cache = make_cache(args, prep, pretraining=True)
-    name = "pretrain-" + model + "-" + args.preset + "".join(f"-{k}={v}" for k, v in sorted({**prep, **training}.items()))
+    name = f"pretrain-{model}-{args.preset}" + settings_suffix({**prep, **training})
     config = TrainConfig(cache=cache, out=args.work / name, model=model, preset=args.preset, recipe=args.recipe,
                          epochs=args.pretrain_epochs, val_size=0.0, seed=args.seed, tensorboard=False, **training)
     started = time.perf_counter()
@@ -131,12 +141,9 @@ def run_row(row: str, args: argparse.Namespace) -> dict:
 
         result = cross_validate(config, folds=args.folds, fold_seed=args.fold_seed, mirror=args.mirror,
                                 plots=False, on_fold=report)
-    keep = ("accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "pooled_accuracy", "pooled_macro_f1",
-            "per_class_recall")
     if row != "logistic":
         extra["cv"] = str(config.out)
-    return {**{k: result[k] for k in keep}, "confusion": result["confusion"],
-            "seconds": round(time.perf_counter() - started, 1), **extra}
+    return {**{k: result[k] for k in KEPT}, "seconds": round(time.perf_counter() - started, 1), **extra}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -191,9 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 from fer_kit.crossval import late_fusion
 
                 fused = late_fusion([Path(rows[part]["cv"]) for part in parts])
-                keep = ("accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "pooled_accuracy",
-                        "pooled_macro_f1", "per_class_recall", "confusion")
-                rows[spec] = {**{k: fused[k] for k in keep}, "of": fused["of"]}
+                rows[spec] = {**{k: fused[k] for k in KEPT}, "of": fused["of"]}
     finally:
         sys.stdout = saved
     report = {
@@ -221,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
             if "error" in row:
                 print(f"{name:<15}failed: {row['error']}")
                 continue
+            seconds = f"{row['seconds']:>9.0f}" if "seconds" in row else f"{'-':>9}"  # a fusion trains nothing
             print(f"{name:<15}{row['accuracy_mean']:>9.3f} +-{row['accuracy_std']:.3f}"
-                  f"{row['macro_f1_mean']:>9.3f} +-{row['macro_f1_std']:.3f}{row['seconds']:>9.0f}")
+                  f"{row['macro_f1_mean']:>9.3f} +-{row['macro_f1_std']:.3f}{seconds}")
     return 1 if any("error" in r for r in rows.values()) else 0
 
 
