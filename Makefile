@@ -12,6 +12,8 @@ PYTEST_ARGS ?=
 
 export MPLBACKEND ?= Agg
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# oneDNN CPU kernels for TensorFlow (see fer_kit.CPU_ENVIRONMENT): 4x faster 3D convolutions on AMD CPUs
+export TF_ENABLE_ONEDNN_OPTS ?= 1
 export PYTHONUNBUFFERED = 1
 
 .PHONY: course test test-fast lint benchmarks lab setup clean sandbox
