@@ -146,3 +146,29 @@ def test_bad_index_and_missing_cache(tmp_path: Path) -> None:
         build_cache(pd.DataFrame({"video": ["x.mp4"]}), tmp_path / "c", TINY, progress=False)
     with pytest.raises(DatasetLayoutError, match="index.csv"):
         load_cache_index(tmp_path / "nothing")
+
+
+def test_clips_load_from_many_threads_at_once_as_numpy_wrote_them(tmp_path: Path) -> None:
+    """Parallel np.load hit CPython's AST race (SystemError) at random; read_npz parses headers one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fer_kit.clips.clip import Clip, read_npz
+    from fer_kit.errors import InputFileError
+
+    rng = np.random.default_rng(0)
+    clip = Clip(faces=rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8),
+                local=rng.integers(0, 256, (4, 8, 8, 1), dtype=np.uint8),
+                landmarks=rng.normal(size=(4, 68, 2)).astype(np.float32), valid=np.array([True, False, True, True]),
+                label="happiness", subject="s1", dataset="toy", source="v.mp4", fps=25.0)
+    path = clip.save(tmp_path / "c.npz")
+    with np.load(path, allow_pickle=False) as expected:
+        ours = read_npz(path)
+        assert sorted(ours) == sorted(expected.files)
+        for name in expected.files:
+            assert ours[name].dtype == expected[name].dtype and np.array_equal(ours[name], expected[name])
+    with ThreadPoolExecutor(8) as pool:
+        loaded = list(pool.map(Clip.load, [path] * 400))
+    assert all(np.array_equal(c.faces, clip.faces) and np.array_equal(c.valid, clip.valid) for c in loaded)
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not a zip at all")
+    with pytest.raises(InputFileError, match="bad.npz"):
+        Clip.load(tmp_path / "bad.npz")

@@ -8,6 +8,8 @@ It is stored as one compressed ``.npz`` file, written atomically (temp file + re
 from __future__ import annotations
 
 import json
+import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +17,40 @@ import numpy as np
 
 from fer_kit.atomic import atomic_path
 from fer_kit.errors import InputFileError
+
+_HEADER_LOCK = threading.Lock()
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file (no pickles), safe to call from many threads at once.
+
+    ``np.load`` parses every member's header with ``ast.literal_eval``; CPython 3.11.7 (and other
+    3.11 / 3.12 releases) shares the AST constructor's recursion counter between threads, so
+    parallel loads fail at random with ``SystemError: AST constructor recursion depth mismatch``
+    (CPython gh-106905). Here the headers are parsed one at a time under a lock, while the members
+    are decompressed and copied in parallel. ``ValueError`` for a file that is not such an archive.
+    """
+    fmt = np.lib.format
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member_name in archive.namelist():
+                with archive.open(member_name) as member:
+                    version = fmt.read_magic(member)
+                    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                    with _HEADER_LOCK:
+                        shape, fortran_order, dtype = read_header(member)
+                    if dtype.hasobject:
+                        raise ValueError(f"{member_name} holds Python objects")
+                    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                    data = member.read(size)
+                    if len(data) != size:
+                        raise ValueError(f"{member_name} is truncated")
+                    array = np.frombuffer(bytearray(data), dtype)
+                    arrays[member_name.removesuffix(".npy")] = array.reshape(shape, order="F" if fortran_order else "C")
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as error:
+        raise ValueError(f"not an npz archive ({error})") from error
+    return arrays
 
 
 @dataclass
@@ -92,19 +128,19 @@ class Clip:
         if not path.is_file():
             raise InputFileError("no such clip file", path)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                return cls(
-                    faces=data["faces"],
-                    local=data["local"],
-                    landmarks=data["landmarks"],
-                    valid=data["valid"],
-                    label=header["label"],
-                    subject=header["subject"],
-                    dataset=header["dataset"],
-                    source=header["source"],
-                    fps=header["fps"],
-                    meta=header.get("meta", {}),
-                )
+            data = read_npz(path)
+            header = json.loads(str(data["header"]))
+            return cls(
+                faces=data["faces"],
+                local=data["local"],
+                landmarks=data["landmarks"],
+                valid=data["valid"],
+                label=header["label"],
+                subject=header["subject"],
+                dataset=header["dataset"],
+                source=header["source"],
+                fps=header["fps"],
+                meta=header.get("meta", {}),
+            )
         except (OSError, ValueError, KeyError) as error:
             raise InputFileError(f"not a valid clip file ({error})", path) from error
