@@ -40,6 +40,11 @@ a script that imports TensorFlow before ``fer_kit`` keeps TensorFlow's own choic
 for _name, _value in CPU_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
 
+
+def cpu_environment() -> dict[str, str]:
+    """:data:`CPU_ENVIRONMENT` with the values this process runs with (the user's, where exported)."""
+    return {name: os.environ.get(name, value) for name, value in CPU_ENVIRONMENT.items()}
+
 STUDENT_API: dict[str, str] = {
     "detect_faces": "fer_kit.face.landmarks",
     "face_landmarks": "fer_kit.face.landmarks",

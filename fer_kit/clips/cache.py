@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fer_kit.atomic import write_text_atomic
+from fer_kit.clips.clip import read_npz
 from fer_kit.clips.preprocess import PreprocessSettings
 from fer_kit.errors import DatasetLayoutError, FerKitError
 
@@ -231,8 +232,7 @@ def _remove_temp_files(folder: Path, older_than: float = 60.0) -> None:
 
 def _valid_fraction(path: Path) -> float | None:
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return float(np.asarray(data["valid"]).mean())
+        return float(read_npz(path, ("valid",))["valid"].mean())
     except (OSError, ValueError, KeyError):
         return None
 

@@ -21,8 +21,8 @@ from fer_kit.errors import InputFileError
 _HEADER_LOCK = threading.Lock()
 
 
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` file (no pickles), safe to call from many threads at once.
+def read_npz(path: str | Path, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file (no pickles; only ``names`` when given), safe to call from many threads at once.
 
     ``np.load`` parses every member's header with ``ast.literal_eval``; CPython 3.11.7 (and other
     3.11 / 3.12 releases) shares the AST constructor's recursion counter between threads, so
@@ -35,6 +35,8 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with zipfile.ZipFile(path) as archive:
             for member_name in archive.namelist():
+                if names is not None and member_name.removesuffix(".npy") not in names:
+                    continue
                 with archive.open(member_name) as member:
                     version = fmt.read_magic(member)
                     read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0

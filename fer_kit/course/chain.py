@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from fer_kit import CPU_ENVIRONMENT
+from fer_kit import cpu_environment
 from fer_kit.config import NOTEBOOKS_DIR
 from fer_kit.course.cells import code_cell_number, notebook_parameters, read_notebook
 from fer_kit.course.report import ChainReport, NotebookRun, write_summary
@@ -69,7 +69,7 @@ def _kernel_env() -> dict[str, str | None]:
     changes: dict[str, str | None] = {"MPLBACKEND": None,
                                       "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
                                       "FER_KIT_WIDGETS": "static"}
-    changes.update({name: os.environ.get(name, value) for name, value in CPU_ENVIRONMENT.items()})
+    changes.update(cpu_environment())
     # Prefer this environment's kernel spec over a user-wide "python3" that may point at another Python.
     own = Path(sys.prefix) / "share" / "jupyter"
     if (own / "kernels" / KERNEL_NAME).is_dir():

@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fer_kit import CPU_ENVIRONMENT
+from fer_kit import cpu_environment
 from fer_kit.course.cells import cell_tags
 from fer_kit.errors import FerKitError
 
@@ -312,7 +312,7 @@ def sandbox_env(inside: Path) -> dict[str, str]:
         "HOME": str(inside / "home"), "TMPDIR": str(inside / "tmp"), "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", "PYTHONDONTWRITEBYTECODE": "1",
         "FER_KIT_GRADING": "1", "FER_KIT_WIDGETS": "static", "TF_CPP_MIN_LOG_LEVEL": "2",
-        **CPU_ENVIRONMENT,
+        **cpu_environment(),
     }
     own = Path(sys.prefix) / "share" / "jupyter"
     if (own / "kernels" / "python3").is_dir():

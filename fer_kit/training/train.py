@@ -52,6 +52,7 @@ import keras
 import numpy as np
 
 from fer_kit import __version__
+from fer_kit.clips.clip import read_npz
 from fer_kit.errors import DatasetLayoutError
 from fer_kit.model import build_model, model_inputs, model_outputs
 from fer_kit.presets import get_preset
@@ -316,8 +317,7 @@ def clip_seconds(paths: Sequence[str], limit: int = 50) -> float | None:
     spans = []
     for path in list(paths)[:limit]:
         try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
+            header = json.loads(str(read_npz(path, ("header",))["header"]))
         except (OSError, ValueError, KeyError):
             continue
         indices, fps = header.get("meta", {}).get("frame_indices"), header.get("fps") or 0
