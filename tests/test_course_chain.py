@@ -22,6 +22,8 @@ SMALL = {
     "videos_per_class": 1,
     "depth": 12,
     "lambdas": [[0.0, 0.0], [0.5, 0.5]],
+    "fused_weights": [1.0, 0.0],
+    "models": ["cnn", "c3d", "mcdcn"],
     "paper_cost_clips": 0,
     "gallery": 4,
 }
@@ -110,7 +112,7 @@ def test_02_regions_records(chain: Path) -> None:
     heat = attention_map(aligned.landmarks, 112)
     inside = region_mask(aligned.landmarks, "mouth_corners", 112) | region_mask(aligned.landmarks, "nasolabial_folds", 112)
     assert r["exercise_1_attention_share"] == pytest.approx(float(heat[inside].sum() / heat.sum()), rel=1e-5)
-    assert set(r["exercise_2_kept_energy"]) == {"astronaut", "grace_hopper"}
+    assert set(r["exercise_2_kept_energy"]) == {f.face_id for f in builtin_faces()}
     assert all(0 < v < 1 for v in r["exercise_2_kept_energy"].values())
     motion = r["region_change"]["motion"]
     assert len(motion) == 7 and r["region_change"]["videos"] == 7
@@ -148,6 +150,11 @@ def test_04_training_records(chain: Path) -> None:
     assert [(run["lambda_global"], run["lambda_local"]) for run in r["lambda_runs"]] == [(0.0, 0.0), (0.5, 0.5)]
     assert all(0.0 <= run["test_accuracy"] <= 1.0 and run["test_clips"] >= 3 for run in r["lambda_runs"])
     assert len(r["main_history"]["loss"]) == SMALL["epochs"]
+    # exercise 4: w_f = 1 gives the main run back (same test accuracy), w_f = 0 is a run of its own
+    fused = r["exercise_4_fused_term"]
+    assert set(fused) == {"with_fused", "without_fused"}
+    main = next(run for run in r["lambda_runs"] if (run["lambda_global"], run["lambda_local"]) == (0.5, 0.5))
+    assert fused["with_fused"]["accuracy"] == pytest.approx(main["test_accuracy"])
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(3, 5, 7))
     p = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)

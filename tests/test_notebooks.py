@@ -17,8 +17,9 @@ EXPECTED_PARAMETERS = {
     "01_ert_landmarks": COMMON | WITH_DATA | {"landmark_dir", "landmark_faces", "cascade_levels"},
     "02_wrinkle_regions": COMMON | WITH_DATA | {"videos_per_class", "crop_size"},
     "03_cnn_blocks": COMMON | {"depth"},
-    "04_dual_network_training": COMMON | WITH_DATA | {"epochs", "lambdas", "protocol", "paper_cost_clips"},
-    "05_confusion_analysis": COMMON | WITH_DATA | {"epochs", "models", "protocol"},
+    "04_dual_network_training": COMMON | WITH_DATA | {"epochs", "lambdas", "protocol", "recipe", "fused_weights",
+                                                               "paper_cost_clips"},
+    "05_confusion_analysis": COMMON | WITH_DATA | {"epochs", "models", "protocol", "recipe"},
 }
 
 

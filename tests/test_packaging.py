@@ -58,7 +58,7 @@ def test_the_wheel_releases_and_runs_the_course_from_any_folder(wheel_site, tmp_
     assert sorted(Path(p).name for p in json.loads(released.stdout)["notebooks"]) == [f"{s}.ipynb" for s in NOTEBOOKS]
     assert (tmp_path / "student" / f"{NOTEBOOKS[0]}.ipynb").is_file()
 
-    ran = _kit(wheel_site, tmp_path, "course", "run", "--only", NOTEBOOKS[0], "--json")
+    ran = _kit(wheel_site, tmp_path, "course", "run", "--only", NOTEBOOKS[0], "--param", "per_class=4", "--json")
     assert ran.returncode == 0, ran.stderr[-3000:]
     report = json.loads(ran.stdout)
     assert Path(report["out"]) == tmp_path / "course-output"

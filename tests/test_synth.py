@@ -38,7 +38,7 @@ def astronaut(faces):
 
 # ---------------------------------------------------------------- action units
 def test_builtin_faces_are_real_photos_with_landmarks(faces) -> None:
-    assert [f.face_id for f in faces] == ["astronaut", "grace_hopper"]
+    assert [f.face_id for f in faces] == ["astronaut", "grace_hopper", "obama", "biden"]
     for face in faces:
         assert face.image.dtype == np.uint8 and face.image.shape[2] == 3
         assert face.landmarks.shape == (68, 2)

@@ -218,6 +218,19 @@ def test_bad_settings_are_refused(toy_cache, tmp_path) -> None:
         _config(toy_cache, tmp_path, test_size=0)
     with pytest.raises(DatasetLayoutError, match="preset 'lite'"):
         train(_config(toy_cache, tmp_path / "r", preset="lite"))
+    with pytest.raises(ValueError, match="loss weights of eq. 8"):  # MC-DCN with nothing to learn from
+        _config(toy_cache, tmp_path, fused_weight=0.0, lambda_global=0.0, lambda_local=0.0)
+    with pytest.raises(ValueError, match="loss weights of eq. 8"):
+        _config(toy_cache, tmp_path, lambda_local=-1.0)
+
+
+def test_eq8_weights_apply_to_mcdcn_and_a_baseline_keeps_its_one_loss(toy_cache, tmp_path) -> None:
+    from fer_kit.training.optim import loss_weights
+
+    paper = _config(toy_cache, tmp_path, fused_weight=0.0, lambda_global=1.0, lambda_local=0.5)
+    assert loss_weights(paper) == {"fused": 0.0, "global": 1.0, "local": 0.5}
+    for kind in ("cnn", "c3d", "landmarks"):  # a fused weight of 0 must not leave a baseline without a loss
+        assert loss_weights(_config(toy_cache, tmp_path, model=kind, fused_weight=0.0)) == {"fused": 1.0}
 
 
 MIRRORED = textwrap.dedent(

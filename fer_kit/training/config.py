@@ -20,7 +20,8 @@ class TrainConfig:
     optimiser, schedule, epochs and batch size not given explicitly.
 
     Loss weights: ``fused_weight`` (CE of the fused output), ``lambda_global`` and
-    ``lambda_local`` (eq. 8's lambda1 and lambda2; ignored by single-output baselines).
+    ``lambda_local`` (eq. 8's lambda1 and lambda2): ``fused_weight=0`` is eq. 8 as the paper writes
+    it; single-output baselines ignore all three (their one loss has weight 1).
     ``distribute``: ``auto`` mirrors over GPUs when more than one is visible, ``mirrored``
     forces :class:`tf.distribute.MirroredStrategy` (on all GPUs, else all logical CPUs),
     ``none`` never distributes, ``multiworker`` trains across machines with TensorFlow's
@@ -99,6 +100,10 @@ class TrainConfig:
                 raise UsageError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise UsageError("epochs and batch_size must be at least 1")
+        weights = (self.fused_weight, self.lambda_global, self.lambda_local)
+        if min(weights) < 0 or (self.model == "mcdcn" and max(weights) == 0):
+            raise UsageError(f"the loss weights of eq. 8 (fused {self.fused_weight:g}, global {self.lambda_global:g}, "
+                             f"local {self.lambda_local:g}) must be >= 0 and not all 0")
         if not 0 < self.test_size < 1 or not 0 <= self.val_size < 1:
             raise UsageError("test_size must be in (0, 1) and val_size in [0, 1)")
 

@@ -30,9 +30,12 @@ def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Op
 
 
 def loss_weights(config: TrainConfig) -> dict[str, float]:
-    """Eq. 8 weights of the model's outputs."""
+    """Eq. 8 weights of the model's outputs; a single-output baseline has one loss, of weight 1."""
+    outputs = model_outputs(config.model)
+    if len(outputs) == 1:
+        return {outputs[0]: 1.0}
     weights = {"fused": config.fused_weight, "global": config.lambda_global, "local": config.lambda_local}
-    return {name: float(weights[name]) for name in model_outputs(config.model)}
+    return {name: float(weights[name]) for name in outputs}
 
 
 def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> keras.Model:

@@ -1,10 +1,15 @@
 """Neutral face photos for the synthetic expression clips: the built-in ones and any folder of faces.
 
 A :class:`FaceSource` is one identity: an RGB photo, its 68 landmarks and an id (the
-clip's subject). The built-in faces are real photographs that already ship inside
-installed packages: scikit-image's astronaut (Eileen Collins, NASA, public domain) and
-matplotlib's Grace Hopper sample. Other images there are not usable faces (the
-``lfw_subset`` of scikit-image holds 25 x 25 px crops, too small to animate).
+clip's subject). The built-in faces are four real people: two photographs that already
+ship inside installed packages, scikit-image's astronaut (Eileen Collins, NASA, public
+domain) and matplotlib's Grace Hopper sample, and two official White House portraits that
+ship with the kit (``photos/``, Barack Obama and Joe Biden, public domain; ``photos/SOURCES.md``
+says where they come from). Other images in those packages are not usable faces (the
+``lfw_subset`` of scikit-image holds 25 x 25 px crops, too small to animate). Four people
+let a subject-independent split hold one person out and still train on three: with one
+training person the networks learn that person's face, not the expressions
+(``benchmarks/course_identity.py``).
 
 Folders (``--faces DIR``) are read recursively; a photo's landmarks come from its 300-W
 ``.pts`` file when one lies beside it (human annotation, e.g. the HELEN training set),
@@ -69,9 +74,12 @@ def _builtin_photos() -> tuple[tuple[str, np.ndarray, str], ...]:
     from fer_kit.images import read_image
 
     hopper = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    shipped = Path(__file__).with_name("photos")
     return (
         ("astronaut", _rgb(data.astronaut()), "skimage.data.astronaut"),
         ("grace_hopper", read_image(hopper), "matplotlib sample_data/grace_hopper.jpg"),
+        ("obama", read_image(shipped / "obama.jpg"), "fer_kit datasets/synthetic/photos/obama.jpg"),
+        ("biden", read_image(shipped / "biden.jpg"), "fer_kit datasets/synthetic/photos/biden.jpg"),
     )
 
 
@@ -90,7 +98,7 @@ def _builtin_faces_cached() -> tuple[FaceSource, ...]:
 
 
 def builtin_faces() -> list[FaceSource]:
-    """The real face photos that ship inside installed packages (astronaut, Grace Hopper), with landmarks."""
+    """The four built-in real face photos (astronaut, Grace Hopper, Obama, Biden), with landmarks."""
     return list(_builtin_faces_cached())
 
 

@@ -23,8 +23,8 @@ Choices, with their reasons:
   detector at upsample 0 (it needs about 80 px) and for 112 px crops (paper preset), small
   enough to make hundreds of clips in minutes.
 * Each clip's subject is its source photo's identity, so subject-independent splits stay
-  identity-disjoint. The built-in faces are only two people; give ``faces=`` a folder of
-  faces (e.g. the 300-W HELEN training photos) for identity-disjoint experiments.
+  identity-disjoint. The built-in faces are four people; give ``faces=`` a folder of
+  faces (e.g. the 300-W HELEN training photos) for more identities.
 * Deterministic: a clip's randomness comes from ``(seed, photo, emotion, index)`` alone, so
   the same seed gives the same label table and the same frames, and a re-run resumes.
 """

@@ -95,7 +95,7 @@ def main_run_settings(parameters: dict) -> dict:
     return {"model": "mcdcn", "preset": parameters["preset"], "epochs": int(parameters["epochs"]),
             "seed": int(parameters["seed"]), "protocol": parameters["protocol"],
             "batch_size": int(parameters["batch_size"]), "lambda_global": float(lambda_global),
-            "lambda_local": float(lambda_local), "recipe": "paper"}
+            "lambda_local": float(lambda_local), "recipe": parameters.get("recipe", "paper")}
 
 
 def _weight_cases(rng: Any, parameters: dict) -> list[Case]:
@@ -128,7 +128,8 @@ ASSIGNMENT = Assignment(
     name="04_dual_network_training",
     title="Training MC-DCN: two streams, one weighted loss",
     parameters={"dataset": "synthetic", "data_dir": None, "preset": "tiny", "epochs": 8, "seed": 0, "per_class": 10,
-                "protocol": "random", "batch_size": 8, "lambdas": [[0.0, 0.0], [0.5, 0.5], [1.0, 1.0]],
+                "protocol": "random", "recipe": "paper", "batch_size": 8,
+                "lambdas": [[0.0, 0.0], [0.5, 0.5], [1.0, 1.0]], "fused_weights": list(FUSED_WEIGHTS.values()),
                 "paper_cost_clips": 1},
     solution_run=True,
     checks=(
