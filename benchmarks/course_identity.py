@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--fused-weight", type=float, default=1.0, help="w_f of eq. 8 (0: the paper's eq. 8)")
     parser.add_argument("--train-seed", type=int, default=0, help="seed of the training run (the data keep seed 0)")
     parser.add_argument("--batch-size", type=int, default=None, help="clips per step (default: the recipe's)")
+    parser.add_argument("--local-standardization", choices=("clip", "onset"), default=None,
+                        help="TrainConfig.local_standardization (default: none)")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--models", default="landmarks,mcdcn")
     parser.add_argument("--test-subject", default=None, help="the identity held out (default: the last by name)")
@@ -49,17 +51,19 @@ def main() -> None:
         subjects = [s for s in subjects if s != args.test_subject] + [args.test_subject]
     report = {"per_class": args.per_class, "epochs": args.epochs, "recipe": args.recipe, "preset": args.preset,
               "batch_size": args.batch_size, "fused_weight": args.fused_weight,
+              "local_standardization": args.local_standardization,
               "train_seed": args.train_seed,
               "train_subjects": subjects[:-1], "test_subject": subjects[-1],
               "data_seconds": round(time.perf_counter() - started, 1), "models": {}}
     for model in args.models.split(","):
         started = time.perf_counter()
         settings = (model, args.preset, args.per_class, args.epochs, args.recipe, args.batch_size,
-                    f"{args.fused_weight:g}", f"s{args.train_seed}", subjects[-1])
+                    f"{args.fused_weight:g}", f"s{args.train_seed}", subjects[-1]) + (
+                        (f"sl{args.local_standardization}",) if args.local_standardization else ())
         out = args.work / "runs" / "-".join(map(str, settings))
         run = train(TrainConfig(cache=str(cache), out=str(out), model=model, preset=args.preset, epochs=args.epochs,
                                 recipe=args.recipe, batch_size=args.batch_size, fused_weight=args.fused_weight,
-                                seed=args.train_seed, protocol="subject", test_subjects=(subjects[-1],),
+                                seed=args.train_seed, local_standardization=args.local_standardization, protocol="subject", test_subjects=(subjects[-1],),
                                 tensorboard=False), verbose=0)
         metrics = evaluate_run(run, plots=False)
         report["models"][model] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],

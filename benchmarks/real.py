@@ -11,7 +11,8 @@ kit's default unless told):
 * the paper's central claims, each MC-DCN with one thing changed: ``contour-only`` (the
   local map without wrinkle energy), ``wrinkles-only`` (without the landmark contour),
   ``no-attention`` (wrinkle energy everywhere), ``age-regions`` (attention on the forehead
-  and crow's feet too), ``eq8-paper`` (eq. 8 as written: no CE(fused) term).
+  and crow's feet too), ``eq8-paper`` (eq. 8 as written: no CE(fused) term), ``local-onset`` (our option: the local-map stream
+  sees each clip standardized and less its first frame, ``TrainConfig.local_standardization``).
 
 With ``--pretrain PHOTOS`` (e.g. ``../shared/data/expression-photos``, a folder per class of
 photos, :mod:`fer_kit.datasets.photos`) every network row first trains its model on the
@@ -53,6 +54,7 @@ ABLATIONS: dict[str, tuple[dict, dict]] = {
     "no-attention": ({"attention": False}, {}),
     "age-regions": ({"age_regions": True}, {}),
     "eq8-paper": ({}, {"fused_weight": 0.0}),
+    "local-onset": ({}, {"local_standardization": "onset"}),  # our option: the local maps' change since frame 1
 }
 ROWS = (*NETWORKS, "logistic", *ABLATIONS)
 

@@ -112,7 +112,7 @@ def test_sigterm_stops_the_workers_and_a_rerun_resumes(tmp_path) -> None:
 
     import psutil
 
-    out = fer_kit("data", "synth", str(tmp_path / "synth"), "--per-class", "12", cwd=tmp_path)
+    out = fer_kit("data", "synth", str(tmp_path / "synth"), "--per-class", "5", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     cache = tmp_path / "cache"
     process = subprocess.Popen([sys.executable, "-m", "fer_kit.cli", "preprocess", str(tmp_path / "synth"),

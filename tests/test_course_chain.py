@@ -22,8 +22,8 @@ SMALL = {
     "videos_per_class": 1,
     "depth": 12,
     "lambdas": [[0.0, 0.0], [0.5, 0.5]],
-    "fused_weights": [1.0, 0.0],
-    "models": ["cnn", "c3d", "mcdcn"],
+    "fused_weights": [1.0],
+    "models": ["c3d", "mcdcn"],
     "paper_cost_clips": 0,
     "gallery": 4,
 }
@@ -150,9 +150,10 @@ def test_04_training_records(chain: Path) -> None:
     assert [(run["lambda_global"], run["lambda_local"]) for run in r["lambda_runs"]] == [(0.0, 0.0), (0.5, 0.5)]
     assert all(0.0 <= run["test_accuracy"] <= 1.0 and run["test_clips"] >= 3 for run in r["lambda_runs"])
     assert len(r["main_history"]["loss"]) == SMALL["epochs"]
-    # exercise 4: w_f = 1 gives the main run back (same test accuracy), w_f = 0 is a run of its own
+    # exercise 4 with the default fused_weights: w_f = 1 gives the main run back (same test accuracy);
+    # the w_f = 0 run is trained by the solutions test, which runs 04 with the grader's parameters
     fused = r["exercise_4_fused_term"]
-    assert set(fused) == {"with_fused", "without_fused"}
+    assert set(fused) == {"with_fused"}
     main = next(run for run in r["lambda_runs"] if (run["lambda_global"], run["lambda_local"]) == (0.5, 0.5))
     assert fused["with_fused"]["accuracy"] == pytest.approx(main["test_accuracy"])
     rng = np.random.default_rng(0)
@@ -170,7 +171,7 @@ def test_05_confusion_records(chain: Path) -> None:
     from fer_kit.evaluate import classification_metrics
 
     r = _results(chain, "05_confusion_analysis")
-    assert set(r["accuracy"]) == {"cnn", "c3d", "mcdcn"}
+    assert set(r["accuracy"]) == {"c3d", "mcdcn"}  # the default models (the grader's run adds cnn)
     counts = np.array(r["confusion"]["mcdcn"])
     assert counts.shape == (7, 7) and counts.sum() == len(r["correct"]["mcdcn"])
     truth = np.repeat(np.arange(7), counts.sum(axis=1))
@@ -182,5 +183,5 @@ def test_05_confusion_records(chain: Path) -> None:
     assert sum(r["exercise_3_paired"].values()) == pytest.approx(1.0)
     both_right = np.mean([r["correct"]["c3d"][p] and ok for p, ok in r["correct"]["mcdcn"].items()])
     assert r["exercise_3_paired"]["both"] == pytest.approx(both_right)
-    # all three models were tested on the same clips
-    assert set(r["correct"]["cnn"]) == set(r["correct"]["c3d"]) == set(r["correct"]["mcdcn"])
+    # both models were tested on the same clips
+    assert set(r["correct"]["c3d"]) == set(r["correct"]["mcdcn"])

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from fer_kit.errors import UsageError
 from fer_kit.model import (
     CNNBlock,
     build_model,
@@ -16,6 +17,7 @@ from fer_kit.model import (
     model_outputs,
 )
 from fer_kit.presets import get_preset
+from fer_kit.training.config import TrainConfig
 
 TINY = get_preset("tiny")
 
@@ -114,6 +116,61 @@ def test_face_stream_ignores_exposure_and_colour_cast(kind) -> None:
     scale = np.abs(before).max()
     np.testing.assert_allclose(predict(x["faces"] * gain + offset), before, atol=1e-2 * scale)
     assert np.abs(predict(x["faces"][:, :, :, ::-1]) - before).max() > 0.05 * scale  # a mirrored face is not ignored
+
+
+def test_a_standardized_local_stream_ignores_how_strong_a_faces_folds_are(tmp_path) -> None:
+    """``local_standardization="clip"``: one gain and offset for a whole local-map clip change nothing, a change over time does.
+
+    The local maps' brightness is fold energy, which differs from person to person in every frame;
+    standardizing the clip as a whole takes that away but keeps how the frames differ. The model
+    saves and reloads with the same outputs.
+    """
+    keras.utils.set_random_seed(7)
+    model = build_model("mcdcn", TINY, num_classes=3, local_standardization="clip")
+    assert model.get_layer("local_standardize").__class__.__name__ == "ClipStandardization"
+    logits = keras.Model(model.inputs, model.get_layer("local_logits").output)
+    x = _clips(seed=2)
+
+    def predict(local):
+        return keras.ops.convert_to_numpy(logits(dict(x, local_maps=local)))
+
+    before = predict(x["local_maps"])
+    scale = np.abs(before).max()
+    np.testing.assert_allclose(predict(x["local_maps"] * 0.8 + 20.0), before, atol=1e-2 * scale)
+    ramp = np.linspace(0.7, 1.3, TINY.frames, dtype=np.float32)[None, :, None, None, None]
+    assert np.abs(predict(x["local_maps"] * ramp) - before).max() > 0.05 * scale  # brightening over time is seen
+    default = build_model("mcdcn", TINY, num_classes=3)
+    plain = keras.Model(default.inputs, default.get_layer("local_logits").output)
+    plain_before = keras.ops.convert_to_numpy(plain(x))
+    assert np.abs(keras.ops.convert_to_numpy(plain(dict(x, local_maps=x["local_maps"] * 0.8 + 20.0)))
+                  - plain_before).max() > 0.05 * np.abs(plain_before).max()  # the default stream sees the level
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x, training=False)["local"]),
+                               keras.ops.convert_to_numpy(model(x, training=False)["local"]), atol=1e-6)
+
+
+def test_an_onset_standardized_local_stream_sees_only_what_changed_since_the_first_frame() -> None:
+    """``local_standardization="onset"``: any two clips that never change look alike; a change is seen, at any level."""
+    keras.utils.set_random_seed(3)
+    model = build_model("mcdcn", TINY, num_classes=3, local_standardization="onset")
+    logits = keras.Model(model.inputs, model.get_layer("local_logits").output)
+    x = _clips(seed=4)
+
+    def predict(local):
+        return keras.ops.convert_to_numpy(logits(dict(x, local_maps=local)))
+
+    rng = np.random.default_rng(5)
+    still_a, still_b = (np.repeat(rng.integers(0, 256, (2, 1, TINY.size, TINY.size, 1)), TINY.frames, axis=1)
+                        .astype(np.float32) for _ in range(2))
+    np.testing.assert_allclose(predict(still_a), predict(still_b), atol=1e-5)  # two faces, no expression
+    moving = predict(x["local_maps"])
+    scale = np.abs(moving).max()
+    assert np.abs(moving - predict(still_a)).max() > 0.05 * scale
+    np.testing.assert_allclose(predict(x["local_maps"] * 1.25 + 10.0), moving, atol=1e-2 * scale)
+    with pytest.raises(UsageError, match="local_standardization"):
+        TrainConfig(cache="c", out="o", local_standardization="frame")
+    assert TrainConfig(cache="c", out="o", model="c3d", local_standardization="onset").local_standardization is None
 
 
 def test_baselines_have_one_output_and_the_cnn_averages_frames() -> None:

@@ -49,12 +49,21 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
-def build_model(kind: str, preset: str | Preset, num_classes: int, head: str | None = None) -> keras.Model:
-    """Build model ``kind`` (``mcdcn``, ``c3d``, ``cnn`` or ``landmarks``) for ``preset`` with ``num_classes`` outputs."""
+def build_model(
+    kind: str, preset: str | Preset, num_classes: int, head: str | None = None,
+    local_standardization: str | None = None,
+) -> keras.Model:
+    """Build model ``kind`` (``mcdcn``, ``c3d``, ``cnn`` or ``landmarks``) for ``preset`` with ``num_classes`` outputs.
+
+    ``local_standardization`` (``None``, ``"clip"`` or ``"onset"``): how MC-DCN's local-map
+    stream standardizes its clip (:func:`fer_kit.model.mcdcn.build_mcdcn`); the other models
+    have no local-map stream and ignore it.
+    """
     preset = get_preset(preset)
     if num_classes < 2:
         raise UsageError(f"num_classes must be at least 2, got {num_classes}")
-    return _BUILDERS[_check_kind(kind)](preset, num_classes, head=head)
+    options = {"local_standardization": local_standardization} if kind == "mcdcn" else {}
+    return _BUILDERS[_check_kind(kind)](preset, num_classes, head=head, **options)
 
 
 def model_inputs(kind: str) -> tuple[str, ...]:

@@ -134,3 +134,32 @@ class FrameStandardization(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="fer_kit")
+class ClipStandardization(FrameStandardization):
+    """Standardize a whole clip per channel: ``(x - r) / sqrt(var + epsilon)``, variance over frames, height, width.
+
+    ``r`` is the clip's mean (``from_first_frame=False``) or its first frame
+    (``from_first_frame=True``). Unlike :class:`FrameStandardization` it keeps how the frames
+    differ from one another (the motion of a clip) and takes away the clip's overall level and
+    contrast: for the local-map stream, how strong one person's folds and edges are in every
+    frame, which is the face's, not the expression's. From the first frame, what stays the
+    same from the first frame on (the person's own contours) is taken away too, and the stream
+    sees the change since the clip began, the "trend of key parts" of the paper's abstract.
+    The kit's option, ``local_standardization`` of :func:`fer_kit.model.mcdcn.build_mcdcn`.
+    """
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")
+        mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        variance = ops.var(x, axis=(1, 2, 3), keepdims=True)
+        reference = x[:, :1] if self.from_first_frame else mean
+        return ops.cast((x - reference) * ops.rsqrt(variance + self.epsilon), self.compute_dtype)
+
+    def __init__(self, epsilon: float = 1e-4, from_first_frame: bool = False, **kwargs) -> None:
+        super().__init__(epsilon=epsilon, **kwargs)
+        self.from_first_frame = from_first_frame
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "from_first_frame": self.from_first_frame}

@@ -49,7 +49,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from fer_kit.model.blocks import CNNBlock, FrameStandardization
+from fer_kit.model.blocks import ClipStandardization, CNNBlock, FrameStandardization
 from fer_kit.presets import Preset, get_preset
 
 FACES = "faces"
@@ -76,19 +76,26 @@ def conv_stream(
     kernel_size: int | Sequence[int] = 3,
     temporal_pooling: bool = True,
     per_frame: bool = False,
-    standardize: bool = False,
+    standardize: bool | str = False,
 ) -> keras.KerasTensor:
     """One stream of paper Figure 4; returns its logits.
 
     ``temporal_pooling=False`` pools 1x2x2 at every stage (time is kept). ``per_frame=True``
     (with ``kernel_size=(1, 3, 3)`` and no temporal pooling) applies the head to every
     frame and returns ``(batch, frames, num_classes)`` logits: a frame-level 2D CNN.
+    ``standardize``: ``True`` or ``"frame"`` standardizes every frame
+    (:class:`~fer_kit.model.blocks.FrameStandardization`), ``"clip"`` the whole clip
+    (:class:`~fer_kit.model.blocks.ClipStandardization`), ``False`` neither.
     """
     head = head or DEFAULT_HEAD
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     x = layers.Rescaling(1.0 / 255.0, name=f"{name}_scale")(inputs)
-    if standardize:
+    if standardize not in (False, True, "frame", "clip", "onset"):
+        raise ValueError(f"standardize must be False, True, 'frame', 'clip' or 'onset', got {standardize!r}")
+    if standardize in ("clip", "onset"):
+        x = ClipStandardization(epsilon=1e-4, from_first_frame=standardize == "onset", name=f"{name}_standardize")(x)
+    elif standardize:
         x = FrameStandardization(epsilon=1e-4, name=f"{name}_standardize")(x)
     x = layers.Conv3D(
         preset.widths[0], kernel_size, padding="same", kernel_initializer="he_normal", name=f"{name}_stem"
@@ -117,20 +124,26 @@ def conv_stream(
 
 
 def build_mcdcn(
-    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
+    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True,
+    local_standardization: str | None = None,
 ) -> keras.Model:
     """The dual-stream MC-DCN (paper 3.2.1, eqs. 1, 3-4).
 
     Inputs ``faces`` ``(T, S, S, 3)`` and ``local_maps`` ``(T, S, S, 1)``, raw 0..255.
     Outputs (softmax probabilities): ``fused`` (eq. 1 on the averaged logits), ``global``
     (the face stream alone) and ``local`` (the local-map stream alone). ``standardize_faces=False``
-    leaves out the per-frame standardization of the face clip (for comparison).
+    leaves out the per-frame standardization of the face clip (for comparison);
+    ``local_standardization`` (our option; ``None``, the default, feeds the maps as they are):
+    ``"clip"`` standardizes each local-map clip as a whole, ``"onset"`` also subtracts its
+    first frame, so the stream sees how the maps changed since the clip began
+    (:class:`~fer_kit.model.blocks.ClipStandardization`).
     """
     preset = get_preset(preset)
     faces = clip_input(preset, FACES, 3)
     local_maps = clip_input(preset, LOCAL_MAPS, 1)
     global_logits = conv_stream(faces, preset, num_classes, "global", head=head, standardize=standardize_faces)
-    local_logits = conv_stream(local_maps, preset, num_classes, "local", head=head)
+    local_logits = conv_stream(local_maps, preset, num_classes, "local", head=head,
+                               standardize=local_standardization or False)
     fused_logits = layers.Average(name="fusion")([global_logits, local_logits])
     outputs = {
         "fused": layers.Activation("softmax", dtype="float32", name="fused")(fused_logits),

@@ -10,6 +10,8 @@ from fer_kit.training.recipes import DEFAULT_RECIPE, recipe_values
 
 ROTATION_DEGREES: tuple[float, ...] = (3.0, 6.0, 9.0)
 """Paper 2.4: rotations of +-3, +-6 and +-9 degrees (0 is also drawn: the clip unrotated)."""
+LOCAL_STANDARDIZATIONS = (None, "clip", "onset")
+"""How MC-DCN's local-map stream may standardize its clip (``TrainConfig.local_standardization``)."""
 
 
 @dataclass
@@ -32,6 +34,10 @@ class TrainConfig:
     folder or ``.keras`` file whose weights start this run where layer names and shapes match
     (:func:`fer_kit.training.transfer.transfer_weights`; e.g. a model pretrained on photos,
     ``fer-kit pretrain``); the classifier layers are new when the classes differ.
+    ``local_standardization``: how MC-DCN's local-map stream standardizes its clip (our option;
+    ``None``, the default, is the paper: the maps as they are; ``"clip"``: the clip as a whole;
+    ``"onset"``: the change since its first frame, :class:`~fer_kit.model.blocks.ClipStandardization`).
+    Models without a local-map stream always record ``None``.
     """
 
     cache: str
@@ -71,6 +77,7 @@ class TrainConfig:
     workers: int | None = None
     tensorboard: bool = True
     head: str | None = None
+    local_standardization: str | None = None
     precise_bn: int = 8
     init: str | None = None
 
@@ -104,6 +111,11 @@ class TrainConfig:
         if min(weights) < 0 or (self.model == "mcdcn" and max(weights) == 0):
             raise UsageError(f"the loss weights of eq. 8 (fused {self.fused_weight:g}, global {self.lambda_global:g}, "
                              f"local {self.lambda_local:g}) must be >= 0 and not all 0")
+        if self.local_standardization not in LOCAL_STANDARDIZATIONS:
+            raise UsageError(f"local_standardization must be one of {', '.join(map(str, LOCAL_STANDARDIZATIONS))}, "
+                             f"got {self.local_standardization!r}")
+        if self.model != "mcdcn":
+            self.local_standardization = None  # no local-map stream: the same run whatever was asked
         if not 0 < self.test_size < 1 or not 0 <= self.val_size < 1:
             raise UsageError("test_size must be in (0, 1) and val_size in [0, 1)")
 

@@ -105,7 +105,8 @@ def train(
     train_ds, val_ds, info = _datasets(config, len(clips.classes), train_set, val_set)
 
     with strategy.scope(), precision_policy(config.mixed_precision):
-        model = build_model(config.model, preset, len(clips.classes), head=config.head)
+        model = build_model(config.model, preset, len(clips.classes), head=config.head,
+                            local_standardization=config.local_standardization)
         transferred = transfer_weights(model, config.init).to_dict() if config.init else None
         compile_model(model, config, max(1, info.batches * config.epochs))
 

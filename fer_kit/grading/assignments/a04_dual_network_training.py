@@ -95,7 +95,8 @@ def main_run_settings(parameters: dict) -> dict:
     return {"model": "mcdcn", "preset": parameters["preset"], "epochs": int(parameters["epochs"]),
             "seed": int(parameters["seed"]), "protocol": parameters["protocol"],
             "batch_size": int(parameters["batch_size"]), "lambda_global": float(lambda_global),
-            "lambda_local": float(lambda_local), "recipe": parameters.get("recipe", "paper")}
+            "lambda_local": float(lambda_local), "recipe": parameters.get("recipe", "paper"),
+            "local_standardization": parameters.get("local_standardization")}
 
 
 def _weight_cases(rng: Any, parameters: dict) -> list[Case]:
@@ -128,7 +129,7 @@ ASSIGNMENT = Assignment(
     name="04_dual_network_training",
     title="Training MC-DCN: two streams, one weighted loss",
     parameters={"dataset": "synthetic", "data_dir": None, "preset": "tiny", "epochs": 8, "seed": 0, "per_class": 10,
-                "protocol": "random", "recipe": "paper", "batch_size": 8,
+                "protocol": "random", "recipe": "paper", "local_standardization": None, "batch_size": 8,
                 "lambdas": [[0.0, 0.0], [0.5, 0.5], [1.0, 1.0]], "fused_weights": list(FUSED_WEIGHTS.values()),
                 "paper_cost_clips": 1},
     solution_run=True,

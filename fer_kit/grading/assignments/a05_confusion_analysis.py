@@ -157,7 +157,8 @@ def run_settings(parameters: dict, kind: str) -> dict:
     return {"model": kind, "preset": parameters["preset"], "epochs": int(parameters["epochs"]),
             "seed": int(parameters["seed"]), "protocol": parameters["protocol"],
             "batch_size": int(parameters["batch_size"]), "lambda_global": 0.5, "lambda_local": 0.5,
-            "fused_weight": 1.0, "recipe": parameters.get("recipe", "paper")}
+            "fused_weight": 1.0, "recipe": parameters.get("recipe", "paper"),
+            "local_standardization": parameters.get("local_standardization") if kind == "mcdcn" else None}
 
 
 def _model_cases(rng: Any, parameters: dict) -> list[Case]:
@@ -181,7 +182,8 @@ ASSIGNMENT = Assignment(
     name="05_confusion_analysis",
     title="Confusion analysis: where the networks go wrong",
     parameters={"dataset": "synthetic", "data_dir": None, "preset": "tiny", "epochs": 8, "seed": 0, "per_class": 10,
-                "protocol": "random", "recipe": "paper", "batch_size": 8, "models": ["cnn", "c3d", "mcdcn"],
+                "protocol": "random", "recipe": "paper", "local_standardization": None, "batch_size": 8,
+                "models": ["cnn", "c3d", "mcdcn"],
                 "gallery": 8},
     solution_run=True,
     checks=(
