@@ -150,16 +150,16 @@ class ClipStandardization(FrameStandardization):
     The kit's option, ``local_standardization`` of :func:`fer_kit.model.mcdcn.build_mcdcn`.
     """
 
+    def __init__(self, epsilon: float = 1e-4, from_first_frame: bool = False, **kwargs) -> None:
+        super().__init__(epsilon=epsilon, **kwargs)
+        self.from_first_frame = from_first_frame
+
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
         mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
         variance = ops.var(x, axis=(1, 2, 3), keepdims=True)
         reference = x[:, :1] if self.from_first_frame else mean
         return ops.cast((x - reference) * ops.rsqrt(variance + self.epsilon), self.compute_dtype)
-
-    def __init__(self, epsilon: float = 1e-4, from_first_frame: bool = False, **kwargs) -> None:
-        super().__init__(epsilon=epsilon, **kwargs)
-        self.from_first_frame = from_first_frame
 
     def get_config(self) -> dict:
         return {**super().get_config(), "from_first_frame": self.from_first_frame}
