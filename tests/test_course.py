@@ -133,6 +133,26 @@ def test_chain_passes_only_declared_parameters(tmp_path: Path) -> None:
     assert course.load_results(tmp_path / "out" / "only") == {"has_epochs": False, "preset": "tiny"}
 
 
+def test_chain_reads_a_relative_data_dir_from_where_it_was_started(tmp_path: Path, monkeypatch) -> None:
+    # The kernel runs in the notebook's output folder; `--data-dir ../data/ckplus` must still find the corpus.
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "marker.txt").write_text("found")
+    src = tmp_path / "nbs"
+    src.mkdir()
+    _write_notebook(
+        src / "reads.ipynb",
+        "from pathlib import Path\nfrom fer_kit import course\n"
+        "course.record(output_dir, data_dir=data_dir, marker=(Path(data_dir) / 'marker.txt').read_text());",
+        parameters="output_dir = None\nwork_dir = None\ndata_dir = None",
+    )
+    started = tmp_path / "started_here"
+    started.mkdir()
+    monkeypatch.chdir(started)
+    course.run_chain("out", notebooks_dir=src, parameters={"data_dir": "../corpus"}, progress=False)
+    results = course.load_results(started / "out" / "reads")
+    assert results == {"data_dir": str((tmp_path / "corpus").resolve()), "marker": "found"}
+
+
 def test_cli_reports_failing_notebook_in_one_line(three_notebooks: Path, tmp_path: Path, capsys) -> None:
     code = main(
         [

@@ -47,3 +47,22 @@ def test_landmark_network_learns_real_expressions(ckplus_cache, tmp_path) -> Non
                          tensorboard=False)
     result = cross_validate(config, folds=3, plots=False)
     assert result["accuracy_mean"] > 0.7, result["per_fold"]
+
+
+@pytest.mark.slow
+def test_course_opens_on_ckplus_from_a_relative_data_dir(ckplus_dir: Path, tmp_path, monkeypatch) -> None:
+    """``fer-kit course run --dataset ckplus --data-dir <relative>``: 00 indexes the corpus, 01 explores a 48 px sequence."""
+    import json
+    import os
+
+    from fer_kit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(ckplus_dir, tmp_path)
+    status = main(["course", "run", "--dataset", "ckplus", "--data-dir", relative, "--only", "00_setup", "01_ert_landmarks",
+                   "--out", "course", "--json"])
+    assert status == 0
+    summary = json.loads((tmp_path / "course" / "summary.json").read_text())
+    assert [run["status"] for run in summary["runs"]] == ["ok", "ok"]
+    explorer = json.loads((tmp_path / "course" / "01_ert_landmarks" / "results.json").read_text())["explorer_reading"]
+    assert explorer  # the explorer found the face in a CK+ sequence and read its selected region

@@ -172,6 +172,23 @@ def test_explore_reads_an_image_file(tmp_path) -> None:
         widgets.explore(blank)
 
 
+def test_explore_finds_a_48_px_face_in_a_frame_folder(tmp_path) -> None:
+    # CK+ as shared holds 48 x 48 crops: too small for the detector at its native scale.
+    import cv2
+    from skimage import data
+
+    from fer_kit.viz.drawing import save_image
+
+    crop = cv2.resize(data.astronaut()[62:192, 165:281], (48, 48), interpolation=cv2.INTER_AREA)
+    folder = tmp_path / "S005" / "001"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        save_image(folder / f"S005_001_{i:08d}.png", np.roll(crop, i, axis=1))
+    explorer = widgets.explore(folder, size=96)
+    assert explorer.state.n_frames == 3 and explorer.state.valid.all()
+    assert np.ptp(explorer.state.landmarks[0, :, 0]) > 20  # the 68 points spread over the small face
+
+
 def test_source_dropdown_switches_between_image_and_clip(astronaut_state_args) -> None:
     from skimage import data
 

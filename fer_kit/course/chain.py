@@ -166,6 +166,20 @@ def _note_unused(source_dir: Path, stems: list[str], parameters: Mapping[str, An
         log(f"note: no notebook declares the parameter(s) {', '.join(unused)}; they are not passed")
 
 
+def _absolute_folders(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``parameters`` with every folder parameter (a name ending in ``_dir``) made absolute.
+
+    Each notebook's kernel runs in that notebook's output folder, so a relative
+    ``data_dir="../data/ckplus"`` is read from where the chain was started, as the
+    command line promises, not from where the kernel happens to run.
+    """
+    values = dict(parameters or {})
+    for name, value in values.items():
+        if name.endswith("_dir") and isinstance(value, str) and value:
+            values[name] = str(Path(value).expanduser().resolve())
+    return values
+
+
 def _run_one(
     run: NotebookRun, source_dir: Path, out: Path, parameters: Mapping[str, Any] | None,
     execute: Callable[..., float], log: Callable[[str], None],
@@ -220,6 +234,7 @@ def run_chain(
     work_dir = out / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
     log = log or (lambda message: None)
+    parameters = _absolute_folders(parameters)
     _note_unused(source_dir, stems, parameters, log)
     execute = functools.partial(run_notebook, kernel_name=kernel_name, cell_timeout=cell_timeout, progress=progress)
     report = ChainReport(out=str(out), runs=[NotebookRun(stem, "skipped") for stem in stems])

@@ -119,11 +119,17 @@ class ExplorerState:
     @classmethod
     def from_frames(cls, frames: Sequence[np.ndarray], size: int = 160, detect_every: int = 5, title: str = "",
                     **choices) -> ExplorerState:
-        """Frames of a video: detect every ``detect_every`` frames and track in between."""
+        """Frames of a video: detect every ``detect_every`` frames and track in between.
+
+        Small faces (under about 80 px, e.g. CK+'s 48 px crops) are searched once more on
+        frames doubled in size, as the preprocessing does.
+        """
         from fer_kit.face.landmarks import track_landmarks
 
         frames = [np.ascontiguousarray(f) for f in frames]
         track = track_landmarks(frames, detect_every=detect_every)
+        if not track.valid.any():
+            track = track_landmarks(frames, detect_every=detect_every, upsample=1)
         if not track.valid.any():
             raise NoFaceError(f"no face found in any of the {len(frames)} frames")
         return cls(frames, track.landmarks, track.boxes, track.valid, size=size, title=title, **choices)
