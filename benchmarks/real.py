@@ -12,7 +12,8 @@ kit's default unless told):
   local map without wrinkle energy), ``wrinkles-only`` (without the landmark contour),
   ``no-attention`` (wrinkle energy everywhere), ``age-regions`` (attention on the forehead
   and crow's feet too), ``eq8-paper`` (eq. 8 as written: no CE(fused) term), ``local-onset`` (our option: the local-map stream
-  sees each clip standardized and less its first frame, ``TrainConfig.local_standardization``).
+  sees each clip standardized and less its first frame, ``TrainConfig.local_standardization``),
+  ``both-onset`` (the face stream too, ``TrainConfig.face_standardization``).
 
 With ``--pretrain PHOTOS`` (e.g. ``../shared/data/expression-photos``, a folder per class of
 photos, :mod:`fer_kit.datasets.photos`) every network row first trains its model on the
@@ -55,6 +56,7 @@ ABLATIONS: dict[str, tuple[dict, dict]] = {
     "age-regions": ({"age_regions": True}, {}),
     "eq8-paper": ({}, {"fused_weight": 0.0}),
     "local-onset": ({}, {"local_standardization": "onset"}),  # our option: the local maps' change since frame 1
+    "both-onset": ({}, {"local_standardization": "onset", "face_standardization": "onset"}),  # and the faces' too
 }
 ROWS = (*NETWORKS, "logistic", *ABLATIONS)
 

@@ -173,6 +173,34 @@ def test_an_onset_standardized_local_stream_sees_only_what_changed_since_the_fir
     assert TrainConfig(cache="c", out="o", model="c3d", local_standardization="onset").local_standardization is None
 
 
+def test_an_onset_standardized_face_stream_does_not_see_whose_face_it_is() -> None:
+    """``face_standardization="onset"``: two people who keep still look alike to MC-DCN's and C3D's face stream."""
+    rng = np.random.default_rng(6)
+    still_a, still_b = (np.repeat(rng.integers(0, 256, (2, 1, TINY.size, TINY.size, 3)), TINY.frames, axis=1)
+                        .astype(np.float32) for _ in range(2))
+    moving = _clips(seed=8)["faces"]
+    for kind, layer in (("mcdcn", "global_logits"), ("c3d", "global_logits")):
+        keras.utils.set_random_seed(3)
+        model = build_model(kind, TINY, num_classes=3, face_standardization="onset")
+        logits = keras.Model(model.inputs, model.get_layer(layer).output)
+        x = _clips(seed=4)
+
+        def predict(faces, logits=logits, x=x):
+            return keras.ops.convert_to_numpy(logits({k: v for k, v in dict(x, faces=faces).items()
+                                                      if k in [i.name for i in logits.inputs]}))
+
+        np.testing.assert_allclose(predict(still_a), predict(still_b), atol=1e-5)
+        assert np.abs(predict(moving) - predict(still_a)).max() > 0.05 * np.abs(predict(moving)).max()
+    plain = build_model("c3d", TINY, num_classes=3)
+    plain_logits = keras.Model(plain.inputs, plain.get_layer("global_logits").output)
+    outputs = [keras.ops.convert_to_numpy(plain_logits({"faces": f})) for f in (still_a, still_b)]
+    assert np.abs(outputs[0] - outputs[1]).max() > 0.05 * np.abs(outputs[0]).max()  # per-frame standardization keeps the face
+    with pytest.raises(UsageError, match="face_standardization"):
+        TrainConfig(cache="c", out="o", face_standardization="none")
+    assert TrainConfig(cache="c", out="o", model="landmarks", face_standardization="onset").face_standardization is None
+    assert TrainConfig(cache="c", out="o", model="cnn", face_standardization="onset").face_standardization == "frame"
+
+
 def test_baselines_have_one_output_and_the_cnn_averages_frames() -> None:
     x = {"faces": _clips()["faces"]}
     for kind in ("c3d", "cnn"):

@@ -51,18 +51,25 @@ def _check_kind(kind: str) -> str:
 
 def build_model(
     kind: str, preset: str | Preset, num_classes: int, head: str | None = None,
-    local_standardization: str | None = None,
+    local_standardization: str | None = None, face_standardization: str | None = "frame",
 ) -> keras.Model:
     """Build model ``kind`` (``mcdcn``, ``c3d``, ``cnn`` or ``landmarks``) for ``preset`` with ``num_classes`` outputs.
 
     ``local_standardization`` (``None``, ``"clip"`` or ``"onset"``): how MC-DCN's local-map
     stream standardizes its clip (:func:`fer_kit.model.mcdcn.build_mcdcn`); the other models
-    have no local-map stream and ignore it.
+    have no local-map stream and ignore it. ``face_standardization`` (``"frame"``, the default,
+    ``"clip"`` or ``"onset"``): how the face stream of MC-DCN and C3D standardizes its clip (see
+    :func:`fer_kit.model.mcdcn.conv_stream`); the frame CNN always standardizes each frame and the
+    landmark network has no face stream.
     """
     preset = get_preset(preset)
     if num_classes < 2:
         raise UsageError(f"num_classes must be at least 2, got {num_classes}")
-    options = {"local_standardization": local_standardization} if kind == "mcdcn" else {}
+    options: dict[str, object] = {}
+    if kind == "mcdcn":
+        options["local_standardization"] = local_standardization
+    if kind in ("mcdcn", "c3d"):
+        options["standardize_faces"] = face_standardization or "frame"
     return _BUILDERS[_check_kind(kind)](preset, num_classes, head=head, **options)
 
 

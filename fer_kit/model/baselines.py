@@ -21,9 +21,12 @@ from fer_kit.presets import Preset, get_preset
 
 
 def build_c3d(
-    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True
+    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool | str = True
 ) -> keras.Model:
-    """Single-stream 3D CNN on the face clip (Table 3 "C3D"); face frames standardized as in MC-DCN."""
+    """Single-stream 3D CNN on the face clip (Table 3 "C3D"); face frames standardized as in MC-DCN.
+
+    ``standardize_faces``: as :func:`fer_kit.model.mcdcn.build_mcdcn`'s.
+    """
     preset = get_preset(preset)
     faces = clip_input(preset, FACES, 3)
     logits = conv_stream(faces, preset, num_classes, "global", head=head, standardize=standardize_faces)

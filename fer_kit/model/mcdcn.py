@@ -84,8 +84,9 @@ def conv_stream(
     (with ``kernel_size=(1, 3, 3)`` and no temporal pooling) applies the head to every
     frame and returns ``(batch, frames, num_classes)`` logits: a frame-level 2D CNN.
     ``standardize``: ``True`` or ``"frame"`` standardizes every frame
-    (:class:`~fer_kit.model.blocks.FrameStandardization`), ``"clip"`` the whole clip
-    (:class:`~fer_kit.model.blocks.ClipStandardization`), ``False`` neither.
+    (:class:`~fer_kit.model.blocks.FrameStandardization`), ``"clip"`` the whole clip and
+    ``"onset"`` the whole clip less its first frame
+    (:class:`~fer_kit.model.blocks.ClipStandardization`), ``False`` none.
     """
     head = head or DEFAULT_HEAD
     if head not in HEADS:
@@ -124,7 +125,7 @@ def conv_stream(
 
 
 def build_mcdcn(
-    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool = True,
+    preset: str | Preset, num_classes: int, head: str | None = None, standardize_faces: bool | str = True,
     local_standardization: str | None = None,
 ) -> keras.Model:
     """The dual-stream MC-DCN (paper 3.2.1, eqs. 1, 3-4).
@@ -132,7 +133,10 @@ def build_mcdcn(
     Inputs ``faces`` ``(T, S, S, 3)`` and ``local_maps`` ``(T, S, S, 1)``, raw 0..255.
     Outputs (softmax probabilities): ``fused`` (eq. 1 on the averaged logits), ``global``
     (the face stream alone) and ``local`` (the local-map stream alone). ``standardize_faces=False``
-    leaves out the per-frame standardization of the face clip (for comparison);
+    leaves out the per-frame standardization of the face clip (for comparison); ``"clip"`` and
+    ``"onset"`` standardize the face clip as :func:`conv_stream` says (our option: ``"onset"``
+    feeds the face stream the change since the first frame, so what stays the same, the person's
+    own face, is gone before the first convolution);
     ``local_standardization`` (our option; ``None``, the default, feeds the maps as they are):
     ``"clip"`` standardizes each local-map clip as a whole, ``"onset"`` also subtracts its
     first frame, so the stream sees how the maps changed since the clip began

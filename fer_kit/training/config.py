@@ -12,6 +12,8 @@ ROTATION_DEGREES: tuple[float, ...] = (3.0, 6.0, 9.0)
 """Paper 2.4: rotations of +-3, +-6 and +-9 degrees (0 is also drawn: the clip unrotated)."""
 LOCAL_STANDARDIZATIONS = (None, "clip", "onset")
 """How MC-DCN's local-map stream may standardize its clip (``TrainConfig.local_standardization``)."""
+FACE_STANDARDIZATIONS = ("frame", "clip", "onset")
+"""How a 3D face stream (MC-DCN's and C3D's) may standardize its clip (``TrainConfig.face_standardization``)."""
 
 
 @dataclass
@@ -38,6 +40,10 @@ class TrainConfig:
     ``None``, the default, is the paper: the maps as they are; ``"clip"``: the clip as a whole;
     ``"onset"``: the change since its first frame, :class:`~fer_kit.model.blocks.ClipStandardization`).
     Models without a local-map stream always record ``None``.
+    ``face_standardization``: how the face stream of MC-DCN and C3D standardizes its clip:
+    ``"frame"`` (the default, :class:`~fer_kit.model.blocks.FrameStandardization`), ``"clip"`` or
+    ``"onset"`` (the change since the first frame, which takes the person's own face away: our
+    option). The frame CNN always records ``"frame"``, the landmark network ``None``.
     """
 
     cache: str
@@ -78,6 +84,7 @@ class TrainConfig:
     tensorboard: bool = True
     head: str | None = None
     local_standardization: str | None = None
+    face_standardization: str | None = "frame"
     precise_bn: int = 8
     init: str | None = None
 
@@ -116,6 +123,11 @@ class TrainConfig:
                              f"got {self.local_standardization!r}")
         if self.model != "mcdcn":
             self.local_standardization = None  # no local-map stream: the same run whatever was asked
+        if self.face_standardization not in FACE_STANDARDIZATIONS:
+            raise UsageError(f"face_standardization must be one of {', '.join(FACE_STANDARDIZATIONS)}, "
+                             f"got {self.face_standardization!r}")
+        if self.model not in ("mcdcn", "c3d"):  # no 3D face stream: what the model always does
+            self.face_standardization = "frame" if self.model == "cnn" else None
         if not 0 < self.test_size < 1 or not 0 <= self.val_size < 1:
             raise UsageError("test_size must be in (0, 1) and val_size in [0, 1)")
 

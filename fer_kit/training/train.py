@@ -106,7 +106,8 @@ def train(
 
     with strategy.scope(), precision_policy(config.mixed_precision):
         model = build_model(config.model, preset, len(clips.classes), head=config.head,
-                            local_standardization=config.local_standardization)
+                            local_standardization=config.local_standardization,
+                            face_standardization=config.face_standardization)
         transferred = transfer_weights(model, config.init).to_dict() if config.init else None
         compile_model(model, config, max(1, info.batches * config.epochs))
 
