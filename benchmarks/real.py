@@ -13,7 +13,8 @@ kit's default unless told):
   ``no-attention`` (wrinkle energy everywhere), ``age-regions`` (attention on the forehead
   and crow's feet too), ``eq8-paper`` (eq. 8 as written: no CE(fused) term), ``local-onset`` (our option: the local-map stream
   sees each clip standardized and less its first frame, ``TrainConfig.local_standardization``),
-  ``both-onset`` (the face stream too, ``TrainConfig.face_standardization``).
+  ``both-onset`` (the face stream too, ``TrainConfig.face_standardization``), ``onset-smoothed``
+  (``local-onset`` with the labels smoothed by 0.1, ``TrainConfig.label_smoothing``).
 
 With ``--pretrain PHOTOS`` (e.g. ``../shared/data/expression-photos``, a folder per class of
 photos, :mod:`fer_kit.datasets.photos`) every network row first trains its model on the
@@ -57,6 +58,7 @@ ABLATIONS: dict[str, tuple[dict, dict]] = {
     "eq8-paper": ({}, {"fused_weight": 0.0}),
     "local-onset": ({}, {"local_standardization": "onset"}),  # our option: the local maps' change since frame 1
     "both-onset": ({}, {"local_standardization": "onset", "face_standardization": "onset"}),  # and the faces' too
+    "onset-smoothed": ({}, {"local_standardization": "onset", "label_smoothing": 0.1}),  # local-onset, labels smoothed
 }
 ROWS = (*NETWORKS, "logistic", *ABLATIONS)
 

@@ -233,6 +233,27 @@ def test_eq8_weights_apply_to_mcdcn_and_a_baseline_keeps_its_one_loss(toy_cache,
         assert loss_weights(_config(toy_cache, tmp_path, model=kind, fused_weight=0.0)) == {"fused": 1.0}
 
 
+def test_label_smoothing_is_the_cross_entropy_against_smoothed_one_hot_targets(toy_cache, tmp_path) -> None:
+    from fer_kit.training.optim import SmoothedSparseCategoricalCrossentropy, output_loss
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(5), size=6).astype(np.float32)
+    labels = rng.integers(0, 5, size=6)
+    smoothed = SmoothedSparseCategoricalCrossentropy(0.2)
+    reference = keras.losses.CategoricalCrossentropy(label_smoothing=0.2)(np.eye(5)[labels], probabilities)
+    assert float(smoothed(labels, probabilities)) == pytest.approx(float(reference), rel=1e-5)
+    plain = float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
+    assert float(SmoothedSparseCategoricalCrossentropy(0.0)(labels, probabilities)) == pytest.approx(plain, rel=1e-5)
+    confident = np.eye(5, dtype=np.float32)[labels] * 0.999 + 0.001 / 5  # a model that fits every clip
+    assert float(smoothed(labels, confident)) > 10 * float(keras.losses.SparseCategoricalCrossentropy()(labels, confident))
+    assert isinstance(output_loss(_config(toy_cache, tmp_path)), keras.losses.SparseCategoricalCrossentropy)
+    assert output_loss(_config(toy_cache, tmp_path, label_smoothing=0.1)).label_smoothing == pytest.approx(0.1)
+    restored = keras.losses.deserialize(keras.losses.serialize(smoothed))
+    assert restored.label_smoothing == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        _config(toy_cache, tmp_path, label_smoothing=1.0)
+
+
 MIRRORED = textwrap.dedent(
     """
     import json, sys

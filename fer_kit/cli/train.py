@@ -42,6 +42,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-standardization", choices=("frame", "clip", "onset"), default="frame",
                         help="how the face stream of MC-DCN and C3D standardizes its clip: frame (each frame, "
                              "default), clip (as a whole) or onset (the change since its first frame); our option")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                        help="spread this share of each label evenly over the classes in every cross-entropy "
+                             "(default: 0, eq. 7 as written); our option")
     parser.add_argument("--no-class-weights", action="store_true", help="do not weight rare classes up")
     parser.add_argument("--classes", help="comma-separated classes to use (default: every label present)")
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (0: off)")
@@ -92,7 +95,8 @@ def training_config(args: argparse.Namespace, **fields):
         final_learning_rate=args.final_lr, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay,
         fused_weight=args.fused_weight, lambda_global=args.lambda_global, lambda_local=args.lambda_local,
         augment=not args.no_augment, local_standardization=None if args.local_standardization == "none" else args.local_standardization,
-        face_standardization=args.face_standardization, class_weights=not args.no_class_weights,
+        face_standardization=args.face_standardization, label_smoothing=args.label_smoothing,
+        class_weights=not args.no_class_weights,
         classes=tuple(c.strip() for c in args.classes.split(",")) if args.classes else None,
         patience=args.patience, seed=args.seed, mixed_precision=args.mixed_precision,
         distribute=args.distribute, pipeline=args.pipeline, memory_limit_mb=args.memory_limit_mb,

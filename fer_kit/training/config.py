@@ -43,7 +43,10 @@ class TrainConfig:
     ``face_standardization``: how the face stream of MC-DCN and C3D standardizes its clip:
     ``"frame"`` (the default, :class:`~fer_kit.model.blocks.FrameStandardization`), ``"clip"`` or
     ``"onset"`` (the change since the first frame, which takes the person's own face away: our
-    option). The frame CNN always records ``"frame"``, the landmark network ``None``.
+    option). The frame CNN and the landmark network always record ``"frame"``.
+    ``label_smoothing``: the share ``e`` of each label's probability spread evenly over the
+    classes in every cross-entropy of eq. 8 (0, the default, is eq. 7 as written; our option,
+    :class:`~fer_kit.training.optim.SmoothedSparseCategoricalCrossentropy`).
     """
 
     cache: str
@@ -84,7 +87,8 @@ class TrainConfig:
     tensorboard: bool = True
     head: str | None = None
     local_standardization: str | None = None
-    face_standardization: str | None = "frame"
+    face_standardization: str = "frame"
+    label_smoothing: float = 0.0
     precise_bn: int = 8
     init: str | None = None
 
@@ -126,8 +130,10 @@ class TrainConfig:
         if self.face_standardization not in FACE_STANDARDIZATIONS:
             raise UsageError(f"face_standardization must be one of {', '.join(FACE_STANDARDIZATIONS)}, "
                              f"got {self.face_standardization!r}")
-        if self.model not in ("mcdcn", "c3d"):  # no 3D face stream: what the model always does
-            self.face_standardization = "frame" if self.model == "cnn" else None
+        if self.model not in ("mcdcn", "c3d"):  # no 3D face stream: the same run whatever was asked
+            self.face_standardization = "frame"
+        if not 0 <= self.label_smoothing < 1:
+            raise UsageError(f"label_smoothing must be in [0, 1), got {self.label_smoothing:g}")
         if not 0 < self.test_size < 1 or not 0 <= self.val_size < 1:
             raise UsageError("test_size must be in (0, 1) and val_size in [0, 1)")
 

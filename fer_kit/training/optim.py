@@ -38,12 +38,46 @@ def loss_weights(config: TrainConfig) -> dict[str, float]:
     return {name: float(weights[name]) for name in outputs}
 
 
+@keras.saving.register_keras_serializable(package="fer_kit")
+class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
+    """Eq. 7's cross-entropy against smoothed targets: ``(1 - e) * onehot(y) + e / K`` (our option).
+
+    ``e = label_smoothing`` moves that much of each label's probability mass evenly onto the
+    ``K`` classes (Szegedy et al. 2016's label smoothing), so a model that already fits every
+    training clip is no longer pushed to ever larger logits. Labels are integer classes, as for
+    :class:`keras.losses.SparseCategoricalCrossentropy`; predictions are probabilities.
+    """
+
+    def __init__(self, label_smoothing: float = 0.1, name: str = "smoothed_sparse_categorical_crossentropy",
+                 **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        classes = y_pred.shape[-1]
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        targets = ops.one_hot(labels, classes) * (1.0 - self.label_smoothing) + self.label_smoothing / classes
+        log_p = ops.log(ops.clip(ops.cast(y_pred, "float32"), keras.config.epsilon(), 1.0))
+        return -ops.sum(targets * ops.reshape(log_p, (-1, classes)), axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def output_loss(config: TrainConfig) -> keras.losses.Loss:
+    """The cross-entropy of one output (eq. 7): plain, or against smoothed labels (``label_smoothing``)."""
+    if config.label_smoothing:
+        return SmoothedSparseCategoricalCrossentropy(config.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
 def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> keras.Model:
-    """Compile with the eq. 8 loss (sparse categorical cross-entropy per output) and fused accuracy."""
+    """Compile with the eq. 8 loss (cross-entropy per output, :func:`output_loss`) and fused accuracy."""
     outputs = model_outputs(config.model)
     model.compile(
         optimizer=make_optimizer(config, total_steps),
-        loss={name: keras.losses.SparseCategoricalCrossentropy() for name in outputs},
+        loss={name: output_loss(config) for name in outputs},
         loss_weights=loss_weights(config),
         metrics={"fused": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
     )
