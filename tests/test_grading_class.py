@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -47,11 +48,25 @@ def _insert_after_setup(nb: nbformat.NotebookNode, source: str) -> nbformat.Note
 
 
 def _kernels() -> set[int]:
-    """Pids of the Jupyter kernels running on this machine."""
+    """Pids of the Jupyter kernels running on this machine, less those of other pytest-xdist workers.
+
+    A kernel that outlived its sandbox is orphaned, so it is counted wherever it ended up; a kernel
+    started by another worker (its notebook tests run at the same time) descends from the xdist
+    controller but not from this worker, and is not this test's.
+    """
+    me = os.getpid()
+    controller = os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else None
     found = set()
     for process in psutil.process_iter(["pid", "cmdline"]):
-        if "ipykernel" in " ".join(process.info.get("cmdline") or []):
-            found.add(process.info["pid"])
+        if "ipykernel" not in " ".join(process.info.get("cmdline") or []):
+            continue
+        try:
+            ancestors = {parent.pid for parent in process.parents()}
+        except psutil.Error:
+            continue
+        if controller is not None and controller in ancestors and me not in ancestors:
+            continue  # another worker's kernel
+        found.add(process.info["pid"])
     return found
 
 
