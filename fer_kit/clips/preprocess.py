@@ -114,7 +114,7 @@ def process_frames(
     upsampled; ``NoFaceError`` if still no frame has a face.
     """
     from fer_kit.face.align import align_face
-    from fer_kit.face.landmarks import track_landmarks
+    from fer_kit.face.landmarks import track_landmarks_any_size
     from fer_kit.face.regions import attention_weights
     from fer_kit.face.wrinkles import local_feature_map
 
@@ -122,9 +122,7 @@ def process_frames(
     n = len(frames)
     if n == 0:
         raise InputFileError("no frames to process")
-    track = track_landmarks(frames, detect_every=settings.detect_every, predictor=predictor, upsample=settings.upsample)
-    if not track.valid.any() and settings.upsample == 0:  # small faces: look again on frames doubled in size
-        track = track_landmarks(frames, detect_every=settings.detect_every, predictor=predictor, upsample=1)
+    track = track_landmarks_any_size(frames, settings.detect_every, predictor, settings.upsample)
     if not track.valid.any():
         raise NoFaceError(f"no face found in any of the {n} frames")
     s = settings.size

@@ -342,6 +342,22 @@ def track_landmarks(
     return _Tracker(frames, detect_every, predictor, upsample, limits, roi_detection).track()
 
 
+def track_landmarks_any_size(
+    frames: Sequence[np.ndarray], detect_every: int = 5, predictor=None, upsample: int = 0,
+) -> LandmarkTrack:
+    """:func:`track_landmarks`; when no frame has a face at the detector's native scale, once more upsampled.
+
+    dlib's window is 80 x 80 px, so faces under about 80 px (e.g. CK+'s 48 px crops) are found
+    only on frames doubled in size (``upsample=1``), four times the pixels to search; the
+    second pass runs only when the first found nothing and ``upsample`` was 0.
+    """
+    predictor = load_predictor() if predictor is None else predictor
+    track = track_landmarks(frames, detect_every=detect_every, predictor=predictor, upsample=upsample)
+    if not track.valid.any() and upsample == 0:
+        track = track_landmarks(frames, detect_every=detect_every, predictor=predictor, upsample=1)
+    return track
+
+
 def _degraded(previous, shape, frame_shape, max_scale_change, max_jump, max_deformation) -> bool:
     px, py, ps = _shape_frame(previous)
     sx, sy, ss = _shape_frame(shape)

@@ -51,7 +51,7 @@ def _check_kind(kind: str) -> str:
 
 def build_model(
     kind: str, preset: str | Preset, num_classes: int, head: str | None = None,
-    local_standardization: str | None = None, face_standardization: str | None = "frame",
+    local_standardization: str | None = None, face_standardization: str = "frame",
 ) -> keras.Model:
     """Build model ``kind`` (``mcdcn``, ``c3d``, ``cnn`` or ``landmarks``) for ``preset`` with ``num_classes`` outputs.
 
@@ -69,7 +69,7 @@ def build_model(
     if kind == "mcdcn":
         options["local_standardization"] = local_standardization
     if kind in ("mcdcn", "c3d"):
-        options["standardize_faces"] = face_standardization or "frame"
+        options["standardize_faces"] = face_standardization
     return _BUILDERS[_check_kind(kind)](preset, num_classes, head=head, **options)
 
 

@@ -124,12 +124,10 @@ class ExplorerState:
         Small faces (under about 80 px, e.g. CK+'s 48 px crops) are searched once more on
         frames doubled in size, as the preprocessing does.
         """
-        from fer_kit.face.landmarks import track_landmarks
+        from fer_kit.face.landmarks import track_landmarks_any_size
 
         frames = [np.ascontiguousarray(f) for f in frames]
-        track = track_landmarks(frames, detect_every=detect_every)
-        if not track.valid.any():
-            track = track_landmarks(frames, detect_every=detect_every, upsample=1)
+        track = track_landmarks_any_size(frames, detect_every=detect_every)
         if not track.valid.any():
             raise NoFaceError(f"no face found in any of the {len(frames)} frames")
         return cls(frames, track.landmarks, track.boxes, track.valid, size=size, title=title, **choices)
