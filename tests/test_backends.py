@@ -126,6 +126,13 @@ def test_the_numpy_feed_augments_as_the_tf_pipeline_does(tmp_path) -> None:
     expected = _transforms(tf.constant(angles, tf.float32), tf.constant(flips), 32).numpy()
     got = clip_transforms(angles, flips, 32)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    scales = np.array([1.0, 0.9, 1.1, 1.05])  # the zoom and shift options too
+    shifts = np.array([[0.0, 0.0], [2.0, -1.5], [-3.0, 0.5], [1.0, 1.0]])
+    expected = _transforms(tf.constant(angles, tf.float32), tf.constant(flips), 32, tf.constant(scales, tf.float32),
+                           tf.constant(shifts, tf.float32)).numpy()
+    got = np.concatenate([got, clip_transforms(angles, flips, 32, scales, shifts)])
+    np.testing.assert_allclose(got[4:], expected, atol=1e-4)
+    flips = np.concatenate([flips, flips])
 
     write_toy_cache(tmp_path / "c", classes=("happiness",), per_class=1, subjects=("s1",))
     with np.load(next((tmp_path / "c").rglob("*.npz"))) as clip:

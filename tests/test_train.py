@@ -280,3 +280,111 @@ def test_mirrored_strategy_on_two_logical_cpus(toy_cache, tmp_path) -> None:
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["devices"] == 2
     assert np.isfinite(read_history(tmp_path / "run")["loss"]).all()
+
+
+# ---------------------------------------------------------------- stronger augmentation and mixup (our options)
+def test_zoom_and_shift_move_faces_local_maps_and_landmarks_together() -> None:
+    """A dot under every landmark: after zoom and shift the moved landmarks still sit on the dot, in both streams."""
+    rng = np.random.default_rng(3)
+    size, batch = 32, 8
+    spot = rng.uniform(10, 22, (batch, 1, 1, 2)).astype(np.float32)
+    points = np.broadcast_to(spot, (batch, 2, 68, 2)).copy()
+    faces = np.zeros((batch, 2, size, size, 3), np.uint8)
+    for b in range(batch):
+        x, y = np.round(spot[b, 0, 0]).astype(int)
+        faces[b, :, y - 1 : y + 2, x - 1 : x + 2] = 255
+    local = faces[..., :1].copy()
+    seed = tf.constant([4, 2], tf.int64)
+    plain = augment_batch(tf.constant(faces), tf.constant(local), seed, landmarks=tf.constant(points))
+    moved = augment_batch(tf.constant(faces), tf.constant(local), seed, landmarks=tf.constant(points),
+                          zoom=0.2, shift=0.15)
+    out_faces, out_local, out_points = (t.numpy() for t in moved)
+    np.testing.assert_allclose(out_local, out_faces[..., :1], atol=1e-4)  # one resampling for both streams
+    at = [out_faces[b, 0, int(round(out_points[b, 0, 0, 1])), int(round(out_points[b, 0, 0, 0])), 0]
+          for b in range(batch)]
+    assert np.mean(at) > 200  # the landmarks followed the dot
+    distance = np.linalg.norm(out_points[:, 0, 0] - plain[2].numpy()[:, 0, 0], axis=-1)
+    assert distance.max() > 1.5  # zoom and shift moved it beyond what flips and rotations did
+    assert distance.max() <= np.sqrt(2) * 0.15 * size + 0.2 * size  # but no further than the limits allow
+
+
+def test_mixup_blends_clips_targets_and_weights_with_one_share_per_clip() -> None:
+    from fer_kit.training.data import mix_batch
+
+    batch = 6
+    values = np.arange(batch, dtype=np.float32)  # clip i is all i, of class i, with weight 10 + i
+    streams = {"faces": tf.constant(np.broadcast_to(values[:, None, None], (batch, 4, 5)).copy()),
+               "landmarks": tf.constant(np.broadcast_to(values[:, None], (batch, 3)).copy())}
+    targets = tf.one_hot(np.arange(batch), batch)
+    mixed, mixed_targets, mixed_weights = mix_batch(streams, targets, tf.constant(10 + values), tf.constant([1, 5], tf.int64),
+                                                    alpha=0.4)
+    rows = mixed_targets.numpy()
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-6)
+    assert (np.count_nonzero(rows > 1e-6, axis=1) <= 2).all() and (rows.max(axis=1) < 0.999).any()
+    expected_value = rows @ values  # the share of clip j in row i is the share of class j
+    np.testing.assert_allclose(mixed["faces"].numpy()[:, 0, 0], expected_value, atol=1e-4)
+    np.testing.assert_allclose(mixed["faces"].numpy(), np.broadcast_to(expected_value[:, None, None], (batch, 4, 5)),
+                               atol=1e-4)  # one share for the whole clip
+    np.testing.assert_allclose(mixed["landmarks"].numpy()[:, 0], expected_value, atol=1e-4)
+    np.testing.assert_allclose(mixed_weights.numpy(), 10 + expected_value, atol=1e-4)
+
+
+def test_mixup_trains_on_one_hot_targets_in_either_input_pipeline(toy_cache, tmp_path) -> None:
+    from fer_kit.training.feed import make_feed
+    from fer_kit.training.optim import output_loss
+
+    clips = select_clips(toy_cache)
+    for make in (make_dataset, make_feed):
+        dataset, _ = make(clips, inputs=("faces",), batch_size=12, training=True, seed=1, mixup=0.4, num_classes=3,
+                          zoom=0.1, shift=0.05, weights=np.ones(3, np.float32))
+        batch = dataset[0] if make is make_feed else next(iter(dataset))
+        rows = np.asarray(batch[1]["fused"])
+        assert rows.shape == (12, 3)
+        np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-5)
+        assert (rows.max(axis=1) < 0.999).any()  # some clips are blends
+    with pytest.raises(ValueError, match="num_classes"):
+        make_dataset(clips, training=True, mixup=0.2)
+    assert isinstance(output_loss(_config(toy_cache, tmp_path, mixup=0.2)), keras.losses.CategoricalCrossentropy)
+    run = train(_config(toy_cache, tmp_path / "mixup", model="cnn", epochs=2, mixup=0.2, zoom=0.1, shift=0.05),
+                verbose=0)
+    history = read_history(run)
+    assert history["val_accuracy"].notna().all() and np.isfinite(history["loss"]).all()
+    for bad in ({"mixup": -0.1}, {"zoom": 1.0}, {"shift": 0.5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            _config(toy_cache, tmp_path, **bad)
+
+
+@pytest.mark.slow
+def test_an_ensemble_averages_members_trained_on_one_split_with_their_own_seeds(toy_cache, tmp_path) -> None:
+    from fer_kit.evaluate import evaluate_run
+    from fer_kit.training.clipset import load_clip_arrays
+    from fer_kit.training.ensemble import member_folder
+    from fer_kit.training.runfolder import clips_from_record
+    from fer_kit.training.runs import load_run, predict_probabilities
+
+    config = _config(toy_cache, tmp_path / "ensemble", model="mcdcn", epochs=1, members=2, recipe="kit")
+    run = train(config, verbose=0)
+    members = [member_folder(run, i) for i in range(2)]
+    record = json.loads((run / "split.json").read_text())
+    for number, member in enumerate(members):
+        saved = json.loads((member / "config.json").read_text())["train"]
+        assert saved["seed"] == number and saved["members"] == 1
+        assert json.loads((member / "split.json").read_text())["train_paths"] == record["train_paths"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["members"] == 2 and summary["member_seeds"] == [0, 1]
+
+    test = clips_from_record(record, "test")
+    faces, local, points = load_clip_arrays(test.paths, landmarks=True)
+    joined = predict_probabilities(load_run(run), faces, local, landmarks=points)
+    each = [predict_probabilities(load_run(m), faces, local, landmarks=points) for m in members]
+    assert not np.allclose(each[0], each[1])  # two seeds, two different networks
+    np.testing.assert_allclose(joined, (each[0] + each[1]) / 2, atol=1e-5)
+    outputs = load_run(run).model.predict({"faces": faces.astype(np.float32), "local_maps": local.astype(np.float32)},
+                                           verbose=0)
+    assert set(outputs) == {"fused", "global", "local"}  # MC-DCN's three outputs, each averaged
+    assert evaluate_run(run, plots=False, write=False)["clips"] == len(test)
+
+    stamp = (run / "model.keras").stat().st_mtime_ns
+    assert train(config, verbose=0) == run and (run / "model.keras").stat().st_mtime_ns == stamp  # finished: kept
+    with pytest.raises(ValueError, match="members"):
+        _config(toy_cache, tmp_path, members=0)

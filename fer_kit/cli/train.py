@@ -45,6 +45,17 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
                         help="spread this share of each label evenly over the classes in every cross-entropy "
                              "(default: 0, eq. 7 as written); our option")
+    parser.add_argument("--zoom", type=float, default=0.0, metavar="Z",
+                        help="also scale each training clip by a factor in [1-Z, 1+Z] (default: 0, off); our option")
+    parser.add_argument("--shift", type=float, default=0.0, metavar="S",
+                        help="also move each training clip by up to S of its width in x and y (default: 0, off); "
+                             "our option")
+    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                        help="blend training clips in pairs, labels too, with shares drawn from Beta(ALPHA, ALPHA) "
+                             "(default: 0, off); our option")
+    parser.add_argument("--members", type=int, default=1, metavar="N",
+                        help="train N runs with seeds SEED..SEED+N-1 on the same split and average their outputs "
+                             "(default: 1); our option, N times the training time")
     parser.add_argument("--no-class-weights", action="store_true", help="do not weight rare classes up")
     parser.add_argument("--classes", help="comma-separated classes to use (default: every label present)")
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (0: off)")
@@ -58,8 +69,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-limit-mb", type=float, default=2048, help="largest in-memory clip set (MiB)")
     parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
     parser.add_argument("--init", metavar="RUN", default=None,
-                        help="start from the weights of this run or .keras file where layers match "
-                             "(e.g. a model pretrained on expression photos)")
+                        help="start from these weights where layers match: a run folder or .keras file (e.g. a "
+                             "model pretrained on expression photos), 'synthetic' (the kit's networks pretrained on "
+                             "synthetic clips of 480 faces), 'auto' (those where the kit ships them for the model "
+                             "and preset, else none: the kit recipe) or 'none' (from scratch: the paper recipe)")
 
 
 def cache_preset(cache: str) -> str:
@@ -96,6 +109,7 @@ def training_config(args: argparse.Namespace, **fields):
         fused_weight=args.fused_weight, lambda_global=args.lambda_global, lambda_local=args.lambda_local,
         augment=not args.no_augment, local_standardization=None if args.local_standardization == "none" else args.local_standardization,
         face_standardization=args.face_standardization, label_smoothing=args.label_smoothing,
+        zoom=args.zoom, shift=args.shift, mixup=args.mixup, members=args.members,
         class_weights=not args.no_class_weights,
         classes=tuple(c.strip() for c in args.classes.split(",")) if args.classes else None,
         patience=args.patience, seed=args.seed, mixed_precision=args.mixed_precision,

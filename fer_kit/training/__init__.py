@@ -7,5 +7,6 @@
 - :mod:`.optim`, :mod:`.devices`, :mod:`.callbacks`: the optimiser and eq. 8's loss, strategy and precision, checkpoints;
 - :mod:`.train`: :func:`~fer_kit.training.train.train`, the fit loop;
 - :mod:`.runfolder`: the run folder's files (config, split, history, model);
-- :mod:`.runs`: opening a trained run folder or a bare ``.keras`` file, predicting with it.
+- :mod:`.runs`: opening a trained run folder or a bare ``.keras`` file, predicting with it;
+- :mod:`.ensemble`: several runs that differ only in their seed, averaged into one model (our option).
 """

@@ -34,8 +34,9 @@ class TrainConfig:
     re-estimate the batch-norm statistics before each validation (0: off; see
     :func:`recalibrate_batchnorm`; skipped under a distribution strategy). ``init``: a run
     folder or ``.keras`` file whose weights start this run where layer names and shapes match
-    (:func:`fer_kit.training.transfer.transfer_weights`; e.g. a model pretrained on photos,
-    ``fer-kit pretrain``); the classifier layers are new when the classes differ.
+    (:func:`fer_kit.training.transfer.transfer_weights`; e.g. a model trained first on photos or
+    on synthetic clips of many faces, ``fer-kit train --init RUN``); the classifier layers are new
+    when the classes differ.
     ``local_standardization``: how MC-DCN's local-map stream standardizes its clip (our option;
     ``None``, the default, is the paper: the maps as they are; ``"clip"``: the clip as a whole;
     ``"onset"``: the change since its first frame, :class:`~fer_kit.model.blocks.ClipStandardization`).
@@ -47,6 +48,12 @@ class TrainConfig:
     ``label_smoothing``: the share ``e`` of each label's probability spread evenly over the
     classes in every cross-entropy of eq. 8 (0, the default, is eq. 7 as written; our option,
     :class:`~fer_kit.training.optim.SmoothedSparseCategoricalCrossentropy`).
+    ``zoom``, ``shift``: training clips are also scaled by up to ``1 +- zoom`` and moved by up to
+    ``shift`` of their width (our option beyond paper 2.4's flips and rotations, 0: off,
+    :func:`fer_kit.training.data.augment_batch`). ``mixup``: the ``alpha`` of mixup, training clips
+    blended in pairs with their targets (our option, 0: off, :func:`fer_kit.training.data.mix_batch`).
+    ``members``: train that many runs with seeds ``seed, seed + 1, ...`` on the same split and
+    average their outputs (our option, 1: one run, :mod:`fer_kit.training.ensemble`).
     """
 
     cache: str
@@ -68,6 +75,10 @@ class TrainConfig:
     augment: bool = True
     flip: bool = True
     rotations: tuple[float, ...] = ROTATION_DEGREES
+    zoom: float = 0.0
+    shift: float = 0.0
+    mixup: float = 0.0
+    members: int = 1
     class_weights: bool = True
     protocol: str = "subject"
     test_size: float = 0.2
@@ -134,6 +145,12 @@ class TrainConfig:
             self.face_standardization = "frame"
         if not 0 <= self.label_smoothing < 1:
             raise UsageError(f"label_smoothing must be in [0, 1), got {self.label_smoothing:g}")
+        if not 0 <= self.zoom < 1 or not 0 <= self.shift < 0.5:
+            raise UsageError(f"zoom must be in [0, 1) and shift in [0, 0.5), got {self.zoom:g} and {self.shift:g}")
+        if self.members < 1:
+            raise UsageError(f"members must be at least 1, got {self.members}")
+        if self.mixup < 0:
+            raise UsageError(f"mixup must be >= 0 (0: off), got {self.mixup:g}")
         if not 0 < self.test_size < 1 or not 0 <= self.val_size < 1:
             raise UsageError("test_size must be in (0, 1) and val_size in [0, 1)")
 

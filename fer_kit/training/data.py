@@ -41,16 +41,24 @@ INTERPOLATION = "BILINEAR"
 FILL_MODE = "REFLECT"
 
 
-def _transforms(angles: tf.Tensor, flips: tf.Tensor, size: int) -> tf.Tensor:
+def _transforms(
+    angles: tf.Tensor, flips: tf.Tensor, size: int, scales: tf.Tensor | None = None, shifts: tf.Tensor | None = None
+) -> tf.Tensor:
     """Projective transforms ``[n, 8]`` (output pixel -> input pixel) for ``size x size`` images.
 
-    Each rotates by ``angles`` radians about the centre and, where ``flips`` is true,
-    mirrors left-right first: one resampling does both.
+    Each rotates by ``angles`` radians and scales by ``scales`` (> 1 enlarges the face) about
+    the centre ``c``, moves by ``shifts`` ``[n, 2]`` pixels and, where ``flips`` is true,
+    mirrors left-right: ``x_in = R(-angle) (x_out - c) / scale + c - shift``, then
+    ``x_in -> (S - 1) - x_in``. One resampling does all of it.
     """
     cos, sin = tf.cos(angles), tf.sin(angles)
+    if scales is not None:
+        cos, sin = cos / scales, sin / scales
     extent = float(size - 1)
     x_offset = (extent - (cos * extent - sin * extent)) / 2.0
     y_offset = (extent - (sin * extent + cos * extent)) / 2.0
+    if shifts is not None:
+        x_offset, y_offset = x_offset - shifts[:, 0], y_offset - shifts[:, 1]
     sign = tf.where(flips, -1.0, 1.0)  # x_in -> (S - 1) - x_in
     x_offset = tf.where(flips, extent - x_offset, x_offset)
     zeros = tf.zeros_like(angles)
@@ -81,6 +89,8 @@ def augment_batch(
     flip: bool = True,
     rotations: Sequence[float] = ROTATION_DEGREES,
     landmarks: tf.Tensor | None = None,
+    zoom: float = 0.0,
+    shift: float = 0.0,
 ) -> tuple[tf.Tensor, ...]:
     """Flip and rotate each clip of a batch, the same way for both streams and all frames (paper 2.4).
 
@@ -90,6 +100,10 @@ def augment_batch(
     resampling of the stacked streams (reflected border). Working on ``uint8`` clips (as
     stored) moves a quarter of the bytes of ``float32``. With ``landmarks`` ``[B,T,68,2]``
     they are moved alike (:func:`transform_landmarks`) and returned third.
+
+    ``zoom`` and ``shift`` (our option, beyond paper 2.4; 0 leaves them out) also scale each
+    clip by a factor drawn uniformly from ``[1 - zoom, 1 + zoom]`` and move it by up to
+    ``shift`` of its width in x and in y, in the same resampling.
     """
     shape = tf.shape(faces)
     batch, frames, size = shape[0], shape[1], faces.shape[2]
@@ -97,7 +111,15 @@ def augment_batch(
     flips = tf.random.stateless_uniform([batch], flip_seed) < 0.5 if flip else tf.zeros([batch], tf.bool)
     choices = tf.constant([0.0, *rotations, *(-r for r in rotations)], tf.float32) * (math.pi / 180.0)
     pick = tf.random.stateless_uniform([batch], angle_seed, 0, len(choices), dtype=tf.int32)
-    clip_transforms = _transforms(tf.gather(choices, pick), flips, size)
+    scales = shifts = None
+    if zoom or shift:  # seeds of their own, so the flips and angles stay those of a run without them
+        zoom_seed, shift_seed = tf.unstack(
+            tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(seed, 1), 2)
+        )
+        scales = tf.random.stateless_uniform([batch], zoom_seed, 1.0 - zoom, 1.0 + zoom)
+        limit = shift * float(size)
+        shifts = tf.random.stateless_uniform([batch, 2], shift_seed, -limit, limit)
+    clip_transforms = _transforms(tf.gather(choices, pick), flips, size, scales, shifts)
     transforms = tf.repeat(clip_transforms, frames, axis=0)
     stacked = tf.concat([faces, local], axis=-1)
     channels = stacked.shape[-1]
@@ -129,11 +151,18 @@ def make_dataset(
     memory_limit_mb: float = 2048,
     workers: int | None = None,
     mode: str = "auto",
+    zoom: float = 0.0,
+    shift: float = 0.0,
+    mixup: float = 0.0,
+    num_classes: int | None = None,
 ) -> tuple[tf.data.Dataset, PipelineInfo]:
     """Batches of ``({input: float32 clip}, {output: int label}[, sample_weight])`` and how they are made.
 
-    ``training`` shuffles every epoch (seeded), augments (``augment``) and, with ``weights``
-    (one per class), adds per-clip sample weights. ``mode``: ``memory`` decodes all clips
+    ``training`` shuffles every epoch (seeded), augments (``augment``: ``flip``, ``rotations``,
+    ``zoom``, ``shift``, :func:`augment_batch`), mixes clips (``mixup`` > 0, :func:`mix_batch`)
+    and, with ``weights`` (one per class), adds per-clip sample weights. With ``num_classes``
+    the targets are one-hot rows ``float32[B, num_classes]`` instead of integer labels (what
+    ``mixup`` needs, in training and validation alike). ``mode``: ``memory`` decodes all clips
     once, ``stream`` reads them from disk every epoch, ``auto`` picks ``memory`` when the
     decoded clips fit in ``memory_limit_mb``.
     """
@@ -149,8 +178,14 @@ def make_dataset(
         dataset = _stream_batches(paths, labels, frames, size, batch_size, shuffle, parallel)
 
     weight_table = tf.constant(weights, tf.float32) if (training and weights is not None) else None
-    to_model = _to_model(tuple(inputs), tuple(outputs), weight_table, flip, rotations)
-    if training and augment and bool(flip or rotations):
+    geometry = training and augment and bool(flip or rotations or zoom or shift)
+    mixing = mixup if training else 0.0
+    if mixing and not num_classes:
+        raise ValueError("mixup needs num_classes (its targets are one-hot rows)")
+    to_model = _to_model(tuple(inputs), tuple(outputs), weight_table,
+                         {"flip": flip, "rotations": rotations, "zoom": zoom, "shift": shift} if geometry else None,
+                         mixing, num_classes)
+    if geometry or mixing:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda batch, s: to_model(*batch, s), num_parallel_calls=parallel, deterministic=True
@@ -211,28 +246,59 @@ def _stream_batches(
     return dataset.map(read, num_parallel_calls=parallel, deterministic=True).batch(batch_size)
 
 
+def mix_batch(
+    streams: dict[str, tf.Tensor], targets: tf.Tensor, weights: tf.Tensor | None, seed: tf.Tensor, alpha: float
+) -> tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor | None]:
+    """Mixup (Zhang et al. 2018, our option): each clip becomes ``l x_i + (1 - l) x_j`` with a partner ``j``.
+
+    ``streams`` are float inputs ``[B, ...]`` (every stream of a clip is mixed with the same ``l``, so
+    the face clip, its local maps and its landmarks stay one clip), ``targets`` one-hot rows ``[B, K]``,
+    ``weights`` per-clip sample weights ``[B]`` or ``None``. ``l ~ Beta(alpha, alpha)`` per clip and the
+    partners are a random permutation of the batch, both stateless from ``seed`` ``int64[2]``.
+    Targets and weights are mixed with the same ``l``.
+    """
+    batch = tf.shape(targets)[0]
+    gamma_seed, order_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    draws = tf.random.stateless_gamma([2, batch], gamma_seed, alpha=alpha)
+    share = draws[0] / tf.maximum(draws[0] + draws[1], 1e-12)
+    partner = tf.argsort(tf.random.stateless_uniform([batch], order_seed))
+
+    def mix(value: tf.Tensor) -> tf.Tensor:
+        weight = tf.reshape(tf.cast(share, value.dtype), [-1] + [1] * (len(value.shape) - 1))
+        return weight * value + (1.0 - weight) * tf.gather(value, partner)
+
+    mixed_weights = None if weights is None else mix(weights)
+    return {name: mix(value) for name, value in streams.items()}, mix(targets), mixed_weights
+
+
 def _to_model(
     inputs: tuple[str, ...],
     outputs: tuple[str, ...],
     weight_table: tf.Tensor | None,
-    flip: bool,
-    rotations: Sequence[float],
+    geometry: dict | None = None,
+    mixup: float = 0.0,
+    num_classes: int | None = None,
 ) -> Callable[..., tuple]:
     """The map from a ``uint8`` batch (and an augmentation seed) to what the model trains on.
 
-    ``to_model(f, m, p, y, s=None)``: with a seed ``s`` the batch is augmented (:func:`augment_batch`);
-    the streams named in ``inputs`` become ``float32``, every output gets the labels ``y`` and, with a
-    ``weight_table`` (one weight per class), each clip its sample weight.
+    ``to_model(f, m, p, y, s=None)``: with a seed ``s`` the batch is augmented (:func:`augment_batch`
+    with the ``geometry`` arguments, unless ``None``) and mixed (:func:`mix_batch`, ``mixup`` > 0); the
+    streams named in ``inputs`` become ``float32``, every output gets the labels ``y`` (one-hot rows
+    with ``num_classes``) and, with a ``weight_table`` (one weight per class), each clip its sample weight.
     """
 
     def to_model(f, m, p, y, s=None):
         """uint8 batch -> (augmented) float32 model inputs, one target per output, sample weights."""
-        if s is not None:
-            f, m, p = augment_batch(f, m, s, flip=flip, rotations=rotations, landmarks=p)
+        if s is not None and geometry is not None:
+            f, m, p = augment_batch(f, m, s, landmarks=p, **geometry)
         streams = {FACES: tf.cast(f, tf.float32), LOCAL_MAPS: tf.cast(m, tf.float32), LANDMARKS: p}
         x = {name: streams[name] for name in inputs}
-        targets = {name: y for name in outputs}
-        return (x, targets) if weight_table is None else (x, targets, tf.gather(weight_table, y))
+        target = y if not num_classes else tf.one_hot(tf.cast(y, tf.int32), num_classes, dtype=tf.float32)
+        weights = None if weight_table is None else tf.gather(weight_table, y)
+        if s is not None and mixup:
+            x, target, weights = mix_batch(x, target, weights, tf.random.experimental.stateless_fold_in(s, 2), mixup)
+        targets = {name: target for name in outputs}
+        return (x, targets) if weights is None else (x, targets, weights)
 
     return to_model
 

@@ -25,22 +25,45 @@ from fer_kit.training.clipset import ClipSet, PipelineInfo, load_clip_arrays, pi
 from fer_kit.training.config import ROTATION_DEGREES
 
 
-def clip_transforms(angles: np.ndarray, flips: np.ndarray, size: int) -> np.ndarray:
+def clip_transforms(
+    angles: np.ndarray, flips: np.ndarray, size: int, scales: np.ndarray | None = None, shifts: np.ndarray | None = None
+) -> np.ndarray:
     """Projective transforms ``float32[n, 8]`` (output pixel -> input pixel) for ``size x size`` images.
 
-    Rotation by ``angles`` radians about the centre, after a left-right mirror where ``flips``:
-    the formula of the TensorFlow pipeline (``fer_kit.training.data._transforms``).
+    Rotation by ``angles`` radians and scaling by ``scales`` about the centre, a move by ``shifts``
+    ``[n, 2]`` pixels, and a left-right mirror where ``flips``: the formula of the TensorFlow
+    pipeline (``fer_kit.training.data._transforms``).
     """
     angles = np.asarray(angles, np.float64)
     flips = np.asarray(flips, bool)
     cos, sin = np.cos(angles), np.sin(angles)
+    if scales is not None:
+        cos, sin = cos / np.asarray(scales, np.float64), sin / np.asarray(scales, np.float64)
     extent = float(size - 1)
     x_offset = (extent - (cos * extent - sin * extent)) / 2.0
     y_offset = (extent - (sin * extent + cos * extent)) / 2.0
+    if shifts is not None:
+        shifts = np.asarray(shifts, np.float64)
+        x_offset, y_offset = x_offset - shifts[:, 0], y_offset - shifts[:, 1]
     sign = np.where(flips, -1.0, 1.0)
     x_offset = np.where(flips, extent - x_offset, x_offset)
     zeros = np.zeros_like(angles)
     return np.stack([sign * cos, -sign * sin, x_offset, sin, cos, y_offset, zeros, zeros], axis=1).astype(np.float32)
+
+
+def mix_clips(
+    streams: dict[str, np.ndarray], targets: np.ndarray, weights: np.ndarray | None, rng: np.random.Generator,
+    alpha: float,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """Mixup of a batch, as :func:`fer_kit.training.data.mix_batch`: ``l ~ Beta(alpha, alpha)`` per clip, a permuted partner."""
+    share = rng.beta(alpha, alpha, len(targets))
+    partner = rng.permutation(len(targets))
+
+    def mix(value: np.ndarray) -> np.ndarray:
+        weight = share.reshape((-1,) + (1,) * (value.ndim - 1)).astype(value.dtype)
+        return weight * value + (1 - weight) * value[partner]
+
+    return {name: mix(v) for name, v in streams.items()}, mix(targets), None if weights is None else mix(weights)
 
 
 def transform_frames(frames: np.ndarray, transform: np.ndarray) -> np.ndarray:
@@ -71,13 +94,17 @@ class ClipFeed(keras.utils.PyDataset):
 
     def __init__(self, clips: ClipSet, inputs: Sequence[str], outputs: Sequence[str], batch_size: int,
                  training: bool, augment: bool, flip: bool, rotations: Sequence[float], weights: np.ndarray | None,
-                 seed: int, in_memory: bool, workers: int | None) -> None:
+                 seed: int, in_memory: bool, workers: int | None, zoom: float = 0.0, shift: float = 0.0,
+                 mixup: float = 0.0, num_classes: int | None = None) -> None:
         super().__init__()
         self.paths, self.labels = clips.paths, np.asarray(clips.labels, np.int64)
         self.inputs, self.outputs = tuple(inputs), tuple(outputs)
         self.batch_size, self.training, self.seed = batch_size, training, seed
-        self.flip = flip
-        self.augmenting = training and augment and bool(flip or rotations)
+        self.flip, self.zoom, self.shift = flip, zoom, shift
+        self.mixup, self.num_classes = (mixup if training else 0.0), num_classes
+        if self.mixup and not num_classes:
+            raise ValueError("mixup needs num_classes (its targets are one-hot rows)")
+        self.augmenting = training and augment and bool(flip or rotations or zoom or shift)
         self.choices = np.deg2rad(np.array([0.0, *rotations, *(-r for r in rotations)], np.float64))
         self.weights = None if (weights is None or not training) else np.asarray(weights, np.float32)
         self.arrays = load_clip_arrays(self.paths, workers=workers, landmarks=True) if in_memory else None
@@ -101,11 +128,16 @@ class ClipFeed(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         picks = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         faces, local, points = self._clips(picks)
+        rng = np.random.default_rng((self.seed, self.epoch, index))
         if self.augmenting:
-            rng = np.random.default_rng((self.seed, self.epoch, index))
             flips = rng.random(len(picks)) < 0.5 if self.flip else np.zeros(len(picks), bool)
             angles = self.choices[rng.integers(0, len(self.choices), len(picks))]
-            transforms = clip_transforms(angles, flips, faces.shape[2])
+            scales = shifts = None
+            if self.zoom or self.shift:
+                scales = rng.uniform(1 - self.zoom, 1 + self.zoom, len(picks))
+                limit = self.shift * faces.shape[2]
+                shifts = rng.uniform(-limit, limit, (len(picks), 2))
+            transforms = clip_transforms(angles, flips, faces.shape[2], scales, shifts)
             stacked = np.concatenate([faces, local], axis=-1)
             stacked = np.stack([transform_frames(clip, t) for clip, t in zip(stacked, transforms, strict=True)])
             faces, local = stacked[..., :3], stacked[..., 3:]
@@ -113,8 +145,12 @@ class ClipFeed(keras.utils.PyDataset):
         streams = {FACES: faces, LOCAL_MAPS: local, LANDMARKS: points}
         x = {name: streams[name].astype(np.float32) for name in self.inputs}
         y = self.labels[picks]
-        targets = {name: y for name in self.outputs}
-        return (x, targets) if self.weights is None else (x, targets, self.weights[y])
+        target = y if not self.num_classes else np.eye(self.num_classes, dtype=np.float32)[y]
+        weights = None if self.weights is None else self.weights[y]
+        if self.mixup:
+            x, target, weights = mix_clips(x, target, weights, rng, self.mixup)
+        targets = {name: target for name in self.outputs}
+        return (x, targets) if weights is None else (x, targets, weights)
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
@@ -139,9 +175,14 @@ def make_feed(
     memory_limit_mb: float = 2048,
     workers: int | None = None,
     mode: str = "auto",
+    zoom: float = 0.0,
+    shift: float = 0.0,
+    mixup: float = 0.0,
+    num_classes: int | None = None,
 ) -> tuple[ClipFeed, PipelineInfo]:
     """:func:`fer_kit.training.data.make_dataset`'s batches as a :class:`ClipFeed` (same arguments, same info)."""
     mode, frames, size = pipeline_mode(clips, memory_limit_mb, mode)
     feed = ClipFeed(clips, inputs, outputs, batch_size, training, augment, flip, rotations, weights, seed,
-                    in_memory=mode == "memory", workers=workers)
+                    in_memory=mode == "memory", workers=workers, zoom=zoom, shift=shift, mixup=mixup,
+                    num_classes=num_classes)
     return feed, PipelineInfo(mode=mode, clips=len(clips.paths), batches=len(feed), frames=frames, size=size)

@@ -66,7 +66,12 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
 
 
 def output_loss(config: TrainConfig) -> keras.losses.Loss:
-    """The cross-entropy of one output (eq. 7): plain, or against smoothed labels (``label_smoothing``)."""
+    """The cross-entropy of one output (eq. 7): plain, or against smoothed labels (``label_smoothing``).
+
+    With ``mixup`` the targets are rows of class probabilities, so the loss is the categorical one.
+    """
+    if config.mixup:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     if config.label_smoothing:
         return SmoothedSparseCategoricalCrossentropy(config.label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy()
@@ -75,10 +80,11 @@ def output_loss(config: TrainConfig) -> keras.losses.Loss:
 def compile_model(model: keras.Model, config: TrainConfig, total_steps: int) -> keras.Model:
     """Compile with the eq. 8 loss (cross-entropy per output, :func:`output_loss`) and fused accuracy."""
     outputs = model_outputs(config.model)
+    accuracy = keras.metrics.CategoricalAccuracy if config.mixup else keras.metrics.SparseCategoricalAccuracy
     model.compile(
         optimizer=make_optimizer(config, total_steps),
         loss={name: output_loss(config) for name in outputs},
         loss_weights=loss_weights(config),
-        metrics={"fused": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
+        metrics={"fused": [accuracy(name="accuracy")]},
     )
     return model

@@ -11,7 +11,10 @@
   hundredth of its start, so the last epoch is a settled one). On three CK+ folds
   (``lite``) carving 20% of the subjects out for early stopping scored 0.79 accuracy,
   training on all of them 0.92. With the paper's SGD recipe the face stream barely
-  learned on CK+ (training loss still 1.5 after 30 epochs).
+  learned on CK+ (training loss still 1.5 after 30 epochs). The run starts from the
+  weights the kit ships for the model and preset (``init="auto"``,
+  :mod:`fer_kit.model.pretrained`: the networks pretrained on synthetic clips of 480 faces),
+  from scratch where it ships none; the ``paper`` recipe always starts from scratch.
 
 Pure data (no TensorFlow), so the command line lists the recipes without importing it.
 Any field given explicitly wins over the recipe's value.
@@ -23,7 +26,7 @@ from fer_kit.errors import UsageError
 
 RECIPE_FIELDS = (
     "optimizer", "learning_rate", "final_learning_rate", "lr_schedule", "momentum", "weight_decay", "epochs",
-    "batch_size", "val_size",
+    "batch_size", "val_size", "init",
 )
 """The :class:`~fer_kit.training.train.TrainConfig` fields a recipe sets."""
 
@@ -31,12 +34,12 @@ RECIPES: dict[str, dict[str, object]] = {
     "paper": {
         "optimizer": "sgd", "learning_rate": 0.01, "final_learning_rate": 0.0001, "lr_schedule": "exponential",
         "momentum": 0.9, "weight_decay": 0.0005, "epochs": 30, "batch_size": 8,
-        "val_size": 0.2,
+        "val_size": 0.2, "init": "none",
     },
     "kit": {
         "optimizer": "adam", "learning_rate": 0.001, "final_learning_rate": 0.00001, "lr_schedule": "cosine",
         "momentum": 0.9, "weight_decay": 0.0, "epochs": 30, "batch_size": 8,
-        "val_size": 0.0,
+        "val_size": 0.0, "init": "auto",
     },
 }
 DEFAULT_RECIPE = "kit"

@@ -72,7 +72,7 @@ from fer_kit.training.runfolder import (
     write_json,
 )
 from fer_kit.training.split import make_split
-from fer_kit.training.transfer import transfer_weights
+from fer_kit.training.transfer import init_source, transfer_weights
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,6 +90,10 @@ def train(
     (``distribute="multiworker"``) only the chief writes the run folder
     (:mod:`fer_kit.training.multiworker`); every worker returns it once it is complete.
     """
+    if config.members > 1:
+        from fer_kit.training.ensemble import train_members
+
+        return train_members(config, callbacks, verbose)
     strategy = choose_strategy(config.distribute)  # first: a multi-worker strategy precedes every TF op
     chief_run = Path(config.out)
     if _check_existing(chief_run, config):
@@ -108,7 +112,7 @@ def train(
         model = build_model(config.model, preset, len(clips.classes), head=config.head,
                             local_standardization=config.local_standardization,
                             face_standardization=config.face_standardization)
-        transferred = transfer_weights(model, config.init).to_dict() if config.init else None
+        transferred = _initial_weights(model, config, clips.classes)
         compile_model(model, config, max(1, info.batches * config.epochs))
 
     keep_last = record["validation_from"] == "none"  # no held-out clips to choose an epoch by
@@ -126,6 +130,16 @@ def train(
              "devices": int(strategy.num_replicas_in_sync), **session, "init": transferred}
     write_json(run / "summary.json", _summary(config, clips.classes, model, best, history, facts))
     return finish(chief_run, run, strategy)
+
+
+def _initial_weights(model: keras.Model, config: TrainConfig, classes: Sequence[str]) -> dict | None:
+    """Start ``model`` from ``config.init`` (:func:`~fer_kit.training.transfer.init_source`); the report, or ``None``."""
+    source, source_classes, described = init_source(config.init, config.model, config.preset)
+    if source is None:
+        return None
+    report = transfer_weights(model, source, classes=classes, source_classes=source_classes)
+    report.source = described
+    return report.to_dict()
 
 
 def _split_clips(run: Path, config: TrainConfig) -> tuple[ClipSet, ClipSet, ClipSet, dict]:
@@ -177,10 +191,12 @@ def _datasets(
     weights = class_weights(train_set.labels, num_classes) if config.class_weights else None
     common = {"inputs": inputs, "outputs": outputs, "batch_size": config.batch_size, "seed": config.seed,
               "memory_limit_mb": config.memory_limit_mb, "workers": config.workers, "mode": config.pipeline}
+    if config.mixup:
+        common["num_classes"] = num_classes  # mixed targets are one-hot rows, in validation too
     make_input = _input_pipeline()
     train_ds, info = make_input(
         train_set, training=True, augment=config.augment, flip=config.flip, rotations=config.rotations,
-        weights=weights, **common,
+        zoom=config.zoom, shift=config.shift, mixup=config.mixup, weights=weights, **common,
     )
     val_ds = make_input(val_set, training=False, **common)[0] if len(val_set) else None
     return train_ds, val_ds, info

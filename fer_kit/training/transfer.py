@@ -10,7 +10,13 @@ our choice for small corpora, not a step of the paper.
 has the same name and whose weights have the same shapes in the new model. The models the
 kit builds name their layers after their place in the network (``global_block3``,
 ``local_fc``), so a source of the same kind and preset fills everything but the classifier
-(``*_logits``) when the classes differ; that layer keeps its fresh initialisation.
+(``*logits``) when the classes differ: that layer keeps its fresh initialisation, also when only
+the names or the order of the classes differ (a source whose classes are known: a run folder's
+``config.json``, the kit's shipped weights).
+
+``init="auto"`` (the ``kit`` recipe) starts from the weights the kit ships for the model and
+preset (:mod:`fer_kit.model.pretrained`: pretrained on synthetic clips of many faces), and
+from scratch where it ships none; ``"none"`` always starts from scratch (:func:`init_source`).
 """
 
 from __future__ import annotations
@@ -35,26 +41,68 @@ class TransferReport:
         return {"source": self.source, "copied": len(self.copied), "kept": self.kept}
 
 
-def load_source_model(source: str | Path) -> keras.Model:
-    """The model of a run folder (its ``model.keras``) or of a ``.keras`` file; ``ModelFileError`` otherwise."""
+NO_INIT = "none"
+AUTO_INIT = "auto"
+
+
+def load_source_model(source: str | Path) -> tuple[keras.Model, tuple[str, ...] | None]:
+    """``(model, classes)`` of a run folder (its ``model.keras`` and ``config.json``) or of a ``.keras`` file.
+
+    ``classes`` is ``None`` when no ``config.json`` names them; ``ModelFileError`` when nothing loads.
+    """
+    import json
+
     from fer_kit.training.runfolder import locate_model
 
-    model_path, _ = locate_model(source)
+    model_path, run_dir = locate_model(source)
     try:
-        return keras.saving.load_model(model_path, compile=False)
+        model = keras.saving.load_model(model_path, compile=False)
     except Exception as error:  # Keras raises many kinds of errors for a bad file
         raise ModelFileError(f"cannot load the model to start from ({type(error).__name__}: {error})",
                              model_path) from error
+    classes = None
+    if run_dir is not None:
+        try:
+            classes = tuple(json.loads((run_dir / "config.json").read_text()).get("classes") or ()) or None
+        except (OSError, ValueError):
+            classes = None
+    return model, classes
 
 
-def transfer_weights(model: keras.Model, source: str | Path | keras.Model) -> TransferReport:
+def init_source(init: str | None, kind: str, preset: str) -> tuple[str | Path | keras.Model | None, tuple | None, str]:
+    """What ``TrainConfig.init`` starts a run from: ``(source, its classes, its description)``.
+
+    ``None`` or ``"none"``: nothing (from scratch). ``"auto"``: the kit's shipped weights for
+    ``kind`` at ``preset`` where there are some (:mod:`fer_kit.model.pretrained`), else nothing.
+    ``"synthetic"``: those weights, and an error where the kit ships none. Anything else is a run
+    folder or ``.keras`` file.
+    """
+    from fer_kit.model.pretrained import SOURCE, has_pretrained, load_pretrained, pretrained_path
+
+    if init in (None, NO_INIT) or (init == AUTO_INIT and not has_pretrained(kind, preset)):
+        return None, None, NO_INIT
+    if init in (AUTO_INIT, SOURCE):
+        model, meta = load_pretrained(kind, preset)
+        return model, tuple(meta["classes"]), f"kit: {pretrained_path(kind, preset).name}"
+    return init, None, str(init)
+
+
+def transfer_weights(model: keras.Model, source: str | Path | keras.Model, classes=None,
+                     source_classes=None) -> TransferReport:
     """Copy into ``model`` the weights of every layer of ``source`` with the same name and shapes (module doc).
 
-    ``source`` is a model, a run folder or a ``.keras`` file. ``ModelFileError`` when no layer at
-    all matches (a source of another kind or preset), since the run would silently start from
+    ``source`` is a model, a run folder or a ``.keras`` file. With ``classes`` (the new run's) and
+    the source's classes known (``source_classes``, or a run folder's ``config.json``) and different,
+    the classifier layers (names ending in ``logits``) stay fresh. ``ModelFileError`` when no layer
+    at all matches (a source of another kind or preset), since the run would silently start from
     scratch.
     """
-    source_model = source if isinstance(source, keras.Model) else load_source_model(source)
+    if isinstance(source, keras.Model):
+        source_model = source
+    else:
+        source_model, read_classes = load_source_model(source)
+        source_classes = source_classes or read_classes
+    fresh_classifier = classes is not None and source_classes is not None and tuple(classes) != tuple(source_classes)
     report = TransferReport(str(getattr(source, "name", source)) if isinstance(source, keras.Model) else str(source))
     by_name = {layer.name: layer for layer in source_model.layers}
     for layer in model.layers:
@@ -63,6 +111,9 @@ def transfer_weights(model: keras.Model, source: str | Path | keras.Model) -> Tr
         old = by_name.get(layer.name)
         if old is None:
             report.kept[layer.name] = "not in the source"
+            continue
+        if fresh_classifier and layer.name.endswith("logits"):
+            report.kept[layer.name] = "a classifier of other classes in the source"
             continue
         new_shapes = [tuple(w.shape) for w in layer.weights]
         old_shapes = [tuple(w.shape) for w in old.weights]
