@@ -90,3 +90,69 @@ def test_a_run_starts_from_the_weights_of_another(tmp_path) -> None:
     assert summary["init"]["copied"] > 10 and set(summary["init"]["kept"]) == {"global_logits", "local_logits"}
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["init"] == str(pretrained)
+
+
+# ---------------------------------------------------------------- the weights the kit ships (init="auto")
+def test_shipped_weights_round_trip_and_start_a_run_where_they_exist(tmp_path, monkeypatch) -> None:
+    import fer_kit.model.pretrained as pretrained
+    from fer_kit.training.transfer import init_source
+
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "shipped")
+    keras.utils.set_random_seed(3)
+    source = build_model("c3d", "tiny", 3)
+    meta = {"model": "c3d", "preset": "tiny", "classes": ["anger", "happiness", "surprise"]}
+    pretrained.save_pretrained(source, pretrained.pretrained_path("c3d", "tiny"), meta)
+    loaded, read = pretrained.load_pretrained("c3d", "tiny")
+    assert read == meta
+    for layer in source.layers:  # float16 storage: the weights to within its precision
+        for new, old in zip(loaded.get_layer(layer.name).get_weights(), layer.get_weights(), strict=True):
+            np.testing.assert_allclose(new, old, rtol=2e-3, atol=1e-4)
+
+    assert init_source("none", "c3d", "tiny")[0] is None and init_source(None, "c3d", "tiny")[0] is None
+    assert init_source("auto", "mcdcn", "tiny")[0] is None  # none shipped for it: from scratch
+    model, classes, described = init_source("auto", "c3d", "tiny")
+    assert isinstance(model, keras.Model) and classes == ("anger", "happiness", "surprise") and "c3d-tiny" in described
+    with pytest.raises(ModelFileError, match="ships no pretrained weights"):
+        init_source("synthetic", "cnn", "tiny")
+    assert init_source(str(tmp_path / "run"), "c3d", "tiny")[0] == str(tmp_path / "run")
+
+    # other classes, in the same number: the classifier starts fresh, everything else is copied
+    target = build_model("c3d", "tiny", 3)
+    report = transfer_weights(target, model, classes=("anger", "fear", "surprise"), source_classes=classes)
+    assert set(report.kept) == {"global_logits"} and "other classes" in report.kept["global_logits"]
+    np.testing.assert_array_equal(target.get_layer("global_fc").get_weights()[0],
+                                  model.get_layer("global_fc").get_weights()[0])
+    same = build_model("c3d", "tiny", 3)
+    assert not transfer_weights(same, model, classes=classes, source_classes=classes).kept  # same classes: all of it
+
+    path = pretrained.pretrained_path("c3d", "tiny")  # a file that does not fit its network is one clear error
+    path.write_bytes(b"not an archive")
+    with pytest.raises(ModelFileError, match="cannot read the pretrained weights"):
+        pretrained.load_pretrained("c3d", "tiny")
+
+
+def test_the_kit_recipe_starts_from_shipped_weights_and_the_paper_recipe_from_scratch() -> None:
+    assert TrainConfig(cache="c", out="o").init == "auto"
+    assert TrainConfig(cache="c", out="o", recipe="paper").init == "none"
+    assert TrainConfig(cache="c", out="o", init="none").init == "none"
+    saved = TrainConfig(cache="c", out="o")
+    assert TrainConfig.from_dict(saved.to_dict()) == saved
+
+
+def test_the_shipped_weights_fit_their_networks_and_say_how_they_were_made() -> None:
+    """Every file in fer_kit/model/pretrained/ loads into its network and records its data and held-out score."""
+    from fer_kit.model.pretrained import PRETRAINED_DIR, load_pretrained
+
+    files = sorted(PRETRAINED_DIR.glob("*.npz"))
+    shipped = {path.stem for path in files}
+    assert shipped >= {f"{kind}-lite-synthetic" for kind in ("mcdcn", "c3d", "cnn", "landmarks")}, (
+        "the kit ships pretrained lite weights for every network (data_scripts/pretrain.py makes them)")
+    for path in files:
+        kind, preset, _ = path.stem.split("-")
+        model, meta = load_pretrained(kind, preset)
+        assert (meta["model"], meta["preset"]) == (kind, preset)
+        assert len(meta["classes"]) == 6 and "synthetic clips" in meta["data"]
+        assert meta["held_out_faces_accuracy"] > 0.5  # chance is 1/6
+        weights = np.concatenate([w.ravel() for w in model.get_weights()])
+        assert np.isfinite(weights).all() and weights.std() > 0
+        assert path.stat().st_size < 6_000_000  # float16, compressed

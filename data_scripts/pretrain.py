@@ -1,0 +1,103 @@
+"""Make the pretrained weights the kit ships (``fer_kit/model/pretrained/*.npz``) from face photos.
+
+The kit's networks start from weights learned on synthetic expression clips of many
+faces (:mod:`fer_kit.model.pretrained`). This script makes them again, each stage
+resumable (re-run the same command after an interruption):
+
+1. animate the first ``--faces-per-class`` usable photos of ``FACES`` through the six
+   emotions of the synthetic generator (``fer-kit data synth``: anger, disgust, fear,
+   happiness, sadness, surprise; neutral first, then the apex);
+2. cache them with the ``--preset`` (``fer-kit preprocess``);
+3. train every network on them with the ``kit`` recipe from scratch, ``--epochs`` epochs,
+   20 % of the faces held out for a test figure, and store its weights as float16
+   arrays with a record of how they were made.
+
+The shipped files were made with the 870 HELEN training photos of the iBUG 300-W set
+(480 of them usable: frontal, mouth closed), ``../shared/data/landmarks68/helen-train``
+in the project's development data::
+
+    python data_scripts/pretrain.py ../shared/data/landmarks68/helen-train --work pretrain-work
+
+``--out`` writes the weights elsewhere than the package (to compare before replacing them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+MODELS = ("mcdcn", "c3d", "cnn", "landmarks")
+
+
+def log(message: str) -> None:
+    print(f"[pretrain] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("faces", type=Path, help="a folder of face photos (e.g. the HELEN photos of 300-W)")
+    parser.add_argument("--work", type=Path, default=Path("pretrain-work"), help="clips, cache and runs")
+    parser.add_argument("--out", type=Path, default=None, help="where the .npz files go (default: the package)")
+    parser.add_argument("--faces-per-class", type=int, default=480, help="photos animated per emotion (default 480)")
+    parser.add_argument("--preset", default="lite")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"networks (default: {','.join(MODELS)})")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from fer_kit.logs import quiet_native_logs
+
+    quiet_native_logs()
+    from fer_kit.clips.cache import build_cache
+    from fer_kit.clips.preprocess import PreprocessSettings
+    from fer_kit.datasets import index_dataset
+    from fer_kit.datasets.synthetic.generate import generate_synthetic
+    from fer_kit.evaluate import evaluate_run
+    from fer_kit.model.pretrained import pretrained_path, save_pretrained
+    from fer_kit.training.config import TrainConfig
+    from fer_kit.training.runs import load_run
+    from fer_kit.training.train import train
+
+    started = time.perf_counter()
+    clips = args.work / "synthetic"
+    table = generate_synthetic(clips, faces=args.faces, per_class=args.faces_per_class, emotions=EMOTIONS,
+                               seed=args.seed, builtin=False, workers=args.workers, progress=False)
+    log(f"{len(table)} clips of {table['subject'].nunique()} faces in {clips}")
+    cache = args.work / f"cache-{args.preset}"
+    report = build_cache(index_dataset(clips, "synthetic"), cache, PreprocessSettings.from_preset(args.preset),
+                         workers=args.workers, progress=False)
+    log(report.summary().splitlines()[0])
+    for kind in args.models.split(","):
+        config = TrainConfig(cache=cache, out=args.work / f"run-{kind}-{args.preset}", model=kind, preset=args.preset,
+                             recipe="kit", init="none", epochs=args.epochs, val_size=0.0, seed=args.seed,
+                             tensorboard=False)
+        run_started = time.perf_counter()
+        run = train(config, verbose=0)
+        metrics = evaluate_run(run, plots=False)
+        loaded = load_run(run)
+        meta = {
+            "model": kind, "preset": args.preset, "classes": list(loaded.classes),
+            "data": f"synthetic clips of {table['subject'].nunique()} faces of {args.faces.name} "
+                    f"({len(table)} clips, {args.faces_per_class} per emotion, seed {args.seed})",
+            "recipe": "kit", "epochs": args.epochs, "train_clips": json.loads((run / "summary.json").read_text())[
+                "train_clips"],
+            "held_out_faces_accuracy": metrics["accuracy"], "held_out_clips": metrics["clips"],
+        }
+        out = (args.out / pretrained_path(kind, args.preset).name) if args.out else pretrained_path(kind, args.preset)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_pretrained(loaded.model, out, meta)
+        log(f"{kind}: held-out faces {metrics['accuracy']:.3f} ({time.perf_counter() - run_started:.0f} s) -> {out}")
+    log(f"done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Weights the kit ships: its networks pretrained on synthetic expression clips of many faces (our choice).
+
+A corpus like CK+ (202 sequences of 77 people) is little to learn both what an expression
+does to a face and how a new face looks. The kit's synthetic clips
+(:mod:`fer_kit.datasets.synthetic`, ``fer-kit data synth --faces DIR``) teach the first with
+hundreds of identities: each face photo is animated through the action units of every
+emotion, neutral first, then the apex, as in CK+'s sequences. ``data_scripts/pretrain.py``
+makes them from the 480 usable HELEN photos of the iBUG 300-W set (2,880 clips, six
+emotions, no contempt: the generator has no prototype for it), caches them with the
+``lite`` preset and trains each network on them with the ``kit`` recipe; the weights are
+stored here as float16 ``.npz`` files (one array per weight, ``LAYER/INDEX``, plus a JSON
+``meta`` record of how they were made).
+
+``fer-kit train`` and ``fer-kit cv`` start from them by default (``TrainConfig.init="auto"``,
+the ``kit`` recipe's setting) where the kit ships weights for the model and preset; the
+classifier of a corpus with other classes starts fresh (:mod:`fer_kit.training.transfer`).
+``--init none`` (and the ``paper`` recipe) trains from scratch, as the paper does.
+HELEN is Flickr photos under the 300-W terms, for non-commercial research and teaching only,
+and so are these weights (as the 68-point landmark model the kit uses).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fer_kit.errors import ModelFileError
+
+PRETRAINED_DIR = Path(__file__).with_name("pretrained")
+SOURCE = "synthetic"
+"""The name of the shipped pretraining (``init="auto"`` picks it; ``init="synthetic"`` asks for it)."""
+
+
+def pretrained_path(kind: str, preset: str) -> Path:
+    """Where the shipped weights of network ``kind`` at ``preset`` are (or would be)."""
+    return PRETRAINED_DIR / f"{kind}-{preset}-{SOURCE}.npz"
+
+
+def has_pretrained(kind: str, preset: str) -> bool:
+    """Whether the kit ships weights for network ``kind`` at ``preset``."""
+    return pretrained_path(kind, preset).is_file()
+
+
+def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(meta, arrays)`` of a weights file; ``ModelFileError`` naming it when it cannot be read."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+            return meta, {name: archive[name] for name in archive.files if name != "meta"}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"cannot read the pretrained weights ({type(error).__name__}: {error})", path) from None
+
+
+def pretrained_meta(kind: str, preset: str) -> dict:
+    """The record stored with the shipped weights: classes, data, recipe, held-out accuracy."""
+    return _read(pretrained_path(kind, preset))[0]
+
+
+def save_pretrained(model, path: str | Path, meta: dict) -> Path:
+    """Write ``model``'s weights as float16 arrays ``LAYER/INDEX`` plus ``meta`` (JSON) to ``path`` (``.npz``)."""
+    from fer_kit.atomic import atomic_path
+
+    arrays = {
+        f"{layer.name}/{index}": np.asarray(weight, np.float16)
+        for layer in model.layers for index, weight in enumerate(layer.get_weights())
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    return path
+
+
+def load_pretrained(kind: str, preset: str) -> tuple:
+    """``(model, meta)``: network ``kind`` at ``preset`` built for the classes of its shipped weights, the weights set.
+
+    ``ModelFileError`` naming the file when the kit ships none for it or the file does not fit the network.
+    """
+    from fer_kit.model import build_model
+
+    path = pretrained_path(kind, preset)
+    if not path.is_file():
+        raise ModelFileError(f"the kit ships no pretrained weights for {kind} at preset {preset}", path)
+    meta, arrays = _read(path)
+    model = build_model(kind, preset, len(meta["classes"]))
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        stored = [arrays.get(f"{layer.name}/{index}") for index in range(len(weights))]
+        if any(s is None or s.shape != w.shape for s, w in zip(stored, weights, strict=True)):
+            raise ModelFileError(f"the shipped weights do not fit layer {layer.name!r} of {kind} {preset}", path)
+        layer.set_weights([s.astype(w.dtype) for s, w in zip(stored, weights, strict=True)])
+    return model, meta
