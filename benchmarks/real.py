@@ -14,14 +14,22 @@ kit's default unless told):
   and crow's feet too), ``eq8-paper`` (eq. 8 as written: no CE(fused) term), ``local-onset`` (our option: the local-map stream
   sees each clip standardized and less its first frame, ``TrainConfig.local_standardization``),
   ``both-onset`` (the face stream too, ``TrainConfig.face_standardization``), ``onset-smoothed``
-  (``local-onset`` with the labels smoothed by 0.1, ``TrainConfig.label_smoothing``).
+  (``local-onset`` with the labels smoothed by 0.1, ``TrainConfig.label_smoothing``),
+  ``mcdcn-scratch`` (MC-DCN from random weights, as the paper: the other network rows start
+  from the weights the kit ships, pretrained on synthetic clips, ``TrainConfig.init="auto"``).
 
-With ``--pretrain PHOTOS`` (e.g. ``../shared/data/expression-photos``, a folder per class of
-photos, :mod:`fer_kit.datasets.photos`) every network row first trains its model on the
-photos as static clips (``--pretrain-epochs``, the photos' own people held out 20 % for a
-test figure) and each fold starts from those weights (``TrainConfig.init``); the photos hold
-none of the corpus' people, so no fold sees its test subjects. ``--pretrain-rows`` limits it to
-some rows (a still photo has no motion, so it teaches the landmark network little).
+With ``--pretrain DIR`` every network row first trains its model on other data (``--pretrain-epochs``,
+20 % of its people held out for a test figure) and each fold starts from those weights
+(``TrainConfig.init``); the data hold none of the corpus' people, so no fold sees its test subjects.
+``DIR`` is read with ``--pretrain-dataset``: ``photos`` (default; e.g. ``../shared/data/expression-photos``,
+a folder per class of photos, :mod:`fer_kit.datasets.photos`, each a static clip) or ``synthetic``
+(clips of ``fer-kit data synth --faces FACES``: many faces animated through the action units of each
+emotion, e.g. the HELEN photos of ``../shared/data/landmarks68/helen-train``). ``--pretrain-rows``
+limits it to some rows (a still photo has no motion, so it teaches the landmark network little).
+
+``--set FIELD=VALUE`` (repeatable) changes a :class:`~fer_kit.training.config.TrainConfig` field of
+every network row, e.g. ``--set members=2`` (an ensemble of two seeds) or ``--set mixup=0.2``; the
+settings become part of the rows' folder names, so each variant keeps its own runs.
 
 ``--fuse mcdcn+landmarks`` adds a row that averages the two rows' class probabilities clip by
 clip (late fusion, the kit's analysis: does MC-DCN know anything the geometry does not?).
@@ -59,6 +67,7 @@ ABLATIONS: dict[str, tuple[dict, dict]] = {
     "local-onset": ({}, {"local_standardization": "onset"}),  # our option: the local maps' change since frame 1
     "both-onset": ({}, {"local_standardization": "onset", "face_standardization": "onset"}),  # and the faces' too
     "onset-smoothed": ({}, {"local_standardization": "onset", "label_smoothing": 0.1}),  # local-onset, labels smoothed
+    "mcdcn-scratch": ({}, {"init": "none"}),  # no pretrained start: the paper trains from scratch
 }
 ROWS = (*NETWORKS, "logistic", *ABLATIONS)
 
@@ -85,14 +94,19 @@ def settings_suffix(settings: dict) -> str:
     return "".join(f"-{k}={v}" for k, v in sorted(settings.items()))
 
 
+def pretrain_name(args: argparse.Namespace) -> str:
+    """``DATASET-FOLDER`` of the pretraining data: the part of cache and run names that tells pretraining sets apart."""
+    return f"{args.pretrain_dataset}-{args.pretrain.name}"
+
+
 def make_cache(args: argparse.Namespace, prep: dict, pretraining: bool = False) -> Path:
-    """The cache of the corpus (or, with ``pretraining``, of the photos) with the row's preprocessing."""
+    """The cache of the corpus (or, with ``pretraining``, of the pretraining data) with the row's preprocessing."""
     from fer_kit.clips.cache import build_cache
     from fer_kit.clips.preprocess import PreprocessSettings
     from fer_kit.datasets import index_dataset
 
     settings = PreprocessSettings.from_preset(args.preset, **prep)
-    kind = "photos-" if pretraining else ""
+    kind = f"{pretrain_name(args)}-" if pretraining else ""
     name = f"cache-{kind}{args.preset}" + settings_suffix(prep)
     out = args.work / name
     root, dataset = (args.pretrain, args.pretrain_dataset) if pretraining else (args.data_dir, args.dataset)
@@ -102,21 +116,22 @@ def make_cache(args: argparse.Namespace, prep: dict, pretraining: bool = False) 
 
 
 def pretrain(args: argparse.Namespace, model: str, prep: dict, training: dict) -> tuple[Path, dict]:
-    """Train ``model`` on the photos (static clips); ``(run folder, its test figures on held-out photo people)``."""
+    """Train ``model`` on the pretraining data; ``(run folder, its test figures on its held-out people)``."""
     from fer_kit.evaluate import evaluate_run
     from fer_kit.training.config import TrainConfig
     from fer_kit.training.train import train
 
     cache = make_cache(args, prep, pretraining=True)
-    name = f"pretrain-{model}-{args.preset}" + settings_suffix({**prep, **training})
+    name = f"pretrain-{pretrain_name(args)}-{model}-{args.preset}" + settings_suffix({**prep, **training})
     config = TrainConfig(cache=cache, out=args.work / name, model=model, preset=args.preset, recipe=args.recipe,
-                         epochs=args.pretrain_epochs, val_size=0.0, seed=args.seed, tensorboard=False, **training)
+                         epochs=args.pretrain_epochs, val_size=0.0, seed=args.seed, tensorboard=False, init="none",
+                         **training)
     started = time.perf_counter()
     run = train(config, verbose=0)
     metrics = evaluate_run(run, plots=False)
     figures = {"run": str(run), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                "test_clips": metrics["clips"], "seconds": round(time.perf_counter() - started, 1)}
-    log(f"pretrained {model} on photos: held-out accuracy {figures['accuracy']:.3f} ({figures['seconds']:.0f} s)")
+    log(f"pretrained {model} on {pretrain_name(args)}: held-out accuracy {figures['accuracy']:.3f} ({figures['seconds']:.0f} s)")
     return run, figures
 
 
@@ -134,11 +149,15 @@ def run_row(row: str, args: argparse.Namespace) -> dict:
         init = None
         if args.pretrain and (args.pretrain_rows is None or row in args.pretrain_rows.split(",")):
             init, extra["pretrain"] = pretrain(args, model, prep, training)
-        tag = "-pretrained" if init else ""
+        tag = (f"-pretrained-{pretrain_name(args)}" if init else "") + settings_suffix(args.settings)
+        tag += (f"-epochs={args.epochs}" if args.epochs else "") + (f"-seed={args.seed}" if args.seed else "")
+        training = {**training, **args.settings}
+        if init is not None:
+            training["init"] = str(init)
         config = TrainConfig(
             cache=cache, out=args.work / f"cv-{row}{tag}-{args.recipe}-{args.preset}-k{args.folds}", model=model,
             preset=args.preset, recipe=args.recipe, epochs=args.epochs, val_size=0.0, seed=args.seed,
-            tensorboard=False, init=None if init is None else str(init), **training,
+            tensorboard=False, **training,
         )
 
         def report(number: int, fold: dict) -> None:
@@ -165,13 +184,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mirror", action="store_true", help="score each clip averaged with its mirror image")
     parser.add_argument("--pretrain", type=Path, default=None,
-                        help="pretrain every network on these photos first (e.g. ../shared/data/expression-photos)")
-    parser.add_argument("--pretrain-dataset", default="photos", help="their layout (default: photos)")
-    parser.add_argument("--pretrain-epochs", type=int, default=10, help="epochs on the photos (default: 10)")
+                        help="pretrain every network on this data first (e.g. ../shared/data/expression-photos, or "
+                             "synthetic clips of many faces from `fer-kit data synth`)")
+    parser.add_argument("--pretrain-dataset", default="photos", help="its layout (default: photos; or synthetic)")
+    parser.add_argument("--pretrain-epochs", type=int, default=10, help="pretraining epochs (default: 10)")
     parser.add_argument("--pretrain-rows", default=None,
                         help="comma-separated rows to pretrain (default: every network row); the others start from scratch")
     parser.add_argument("--fuse", default=None,
                         help="late fusion rows, e.g. mcdcn+landmarks: the rows' probabilities averaged per clip")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a TrainConfig field for every network row, e.g. --set mixup=0.2 --set zoom=0.1 "
+                             "(repeatable; the value is read as JSON, else as text)")
     parser.add_argument("--workers", type=int, default=2, help="preprocessing processes (default: 2)")
     parser.add_argument("--work", type=Path, default=Path("benchmark-output/real"),
                         help="caches and runs (default: benchmark-output/real)")
@@ -180,7 +203,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.rows.split(",")) - set(ROWS))
     if unknown:
         parser.error(f"unknown row(s) {', '.join(unknown)}; choose from {', '.join(ROWS)}")
+    args.settings = parse_settings(args.settings, parser)
     return args
+
+
+def parse_settings(items: list[str], parser: argparse.ArgumentParser) -> dict:
+    """``--set FIELD=VALUE`` items as a dict of :class:`~fer_kit.training.config.TrainConfig` fields."""
+    from dataclasses import fields
+
+    from fer_kit.training.config import TrainConfig
+
+    known = {f.name for f in fields(TrainConfig)} - {"cache", "out", "model", "preset", "recipe", "epochs",
+                                                    "val_size", "seed", "tensorboard"}
+    settings: dict = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in known:
+            parser.error(f"--set {item!r}: give FIELD=VALUE with FIELD one of {', '.join(sorted(known))}")
+        try:
+            settings[name] = json.loads(text)
+        except ValueError:
+            settings[name] = text
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         "recipe": args.recipe,
         "epochs": args.epochs,
         "mirror": args.mirror,
-        "pretrain": None if args.pretrain is None else {"photos": str(args.pretrain), "epochs": args.pretrain_epochs,
+        "settings": args.settings,
+        "pretrain": None if args.pretrain is None else {"data": str(args.pretrain), "dataset": args.pretrain_dataset, "epochs": args.pretrain_epochs,
                                                        "rows": args.pretrain_rows or "every network row"},
         "seconds": round(time.perf_counter() - started, 1),
         "cpus": os.cpu_count(),
