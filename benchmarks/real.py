@@ -91,7 +91,7 @@ KEPT = ("accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "poole
 
 def settings_suffix(settings: dict) -> str:
     """``-key=value`` for each setting, sorted: the part of a cache or run folder's name that tells rows apart."""
-    return "".join(f"-{k}={v}" for k, v in sorted(settings.items()))
+    return "".join(f"-{k}={v}" for k, v in sorted(settings.items())).replace("/", "_")
 
 
 def pretrain_name(args: argparse.Namespace) -> str:
@@ -147,13 +147,12 @@ def run_row(row: str, args: argparse.Namespace) -> dict:
         result = cross_validate_logistic(cache, folds=args.folds, fold_seed=args.fold_seed)
     else:
         init = None
-        if args.pretrain and (args.pretrain_rows is None or row in args.pretrain_rows.split(",")):
+        chosen_start = "init" in {**training, **args.settings}  # a row or --set naming its start is not pretrained
+        if args.pretrain and not chosen_start and (args.pretrain_rows is None or row in args.pretrain_rows.split(",")):
             init, extra["pretrain"] = pretrain(args, model, prep, training)
+        training = {**training, **args.settings} | ({"init": str(init)} if init is not None else {})
         tag = (f"-pretrained-{pretrain_name(args)}" if init else "") + settings_suffix(args.settings)
         tag += (f"-epochs={args.epochs}" if args.epochs else "") + (f"-seed={args.seed}" if args.seed else "")
-        training = {**training, **args.settings}
-        if init is not None:
-            training["init"] = str(init)
         config = TrainConfig(
             cache=cache, out=args.work / f"cv-{row}{tag}-{args.recipe}-{args.preset}-k{args.folds}", model=model,
             preset=args.preset, recipe=args.recipe, epochs=args.epochs, val_size=0.0, seed=args.seed,

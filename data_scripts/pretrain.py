@@ -12,9 +12,9 @@ resumable (re-run the same command after an interruption):
    20 % of the faces held out for a test figure, and store its weights as float16
    arrays with a record of how they were made.
 
-The shipped files were made with the 870 HELEN training photos of the iBUG 300-W set
-(480 of them usable: frontal, mouth closed), ``../shared/data/landmarks68/helen-train``
-in the project's development data::
+The shipped files were made from the HELEN training photos of the iBUG 300-W set (870 photos;
+the first 480 in which the detector still finds the animated face are used),
+``../shared/data/landmarks68/helen-train`` in the project's development data::
 
     python data_scripts/pretrain.py ../shared/data/landmarks68/helen-train --work pretrain-work
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from fer_kit.datasets import index_dataset
     from fer_kit.datasets.synthetic.generate import generate_synthetic
     from fer_kit.evaluate import evaluate_run
-    from fer_kit.model.pretrained import pretrained_path, save_pretrained
+    from fer_kit.model.pretrained import normalized_build, pretrained_path, save_pretrained
     from fer_kit.training.config import TrainConfig
     from fer_kit.training.runs import load_run
     from fer_kit.training.train import train
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             "model": kind, "preset": args.preset, "classes": list(loaded.classes),
             "data": f"synthetic clips of {table['subject'].nunique()} faces of {args.faces.name} "
                     f"({len(table)} clips, {args.faces_per_class} per emotion, seed {args.seed})",
+            "build": normalized_build({"head": config.head, "face_standardization": config.face_standardization,
+                                       "local_standardization": config.local_standardization}),
             "recipe": "kit", "epochs": args.epochs, "train_clips": json.loads((run / "summary.json").read_text())[
                 "train_clips"],
             "held_out_faces_accuracy": metrics["accuracy"], "held_out_clips": metrics["clips"],

@@ -14,9 +14,10 @@ from toyclips import write_toy_cache
 
 from fer_kit.clips.preprocess import PreprocessSettings, preprocess_video
 from fer_kit.datasets import index_dataset
-from fer_kit.errors import DatasetLayoutError, ModelFileError
+from fer_kit.errors import DatasetLayoutError, ModelFileError, UsageError
 from fer_kit.model import build_model
 from fer_kit.training.config import TrainConfig
+from fer_kit.training.runfolder import same_run
 from fer_kit.training.train import train
 from fer_kit.training.transfer import transfer_weights
 
@@ -112,9 +113,16 @@ def test_shipped_weights_round_trip_and_start_a_run_where_they_exist(tmp_path, m
     assert init_source("auto", "mcdcn", "tiny")[0] is None  # none shipped for it: from scratch
     model, classes, described = init_source("auto", "c3d", "tiny")
     assert isinstance(model, keras.Model) and classes == ("anger", "happiness", "surprise") and "c3d-tiny" in described
-    with pytest.raises(ModelFileError, match="ships no pretrained weights"):
+    with pytest.raises(UsageError, match="ships no pretrained weights"):
         init_source("synthetic", "cnn", "tiny")
     assert init_source(str(tmp_path / "run"), "c3d", "tiny")[0] == str(tmp_path / "run")
+    # weights trained on frame-standardized faces do not start a stream fed onset-standardized ones
+    onset = {"head": None, "face_standardization": "onset", "local_standardization": None}
+    assert init_source("auto", "c3d", "tiny", onset)[0] is None
+    with pytest.raises(UsageError, match="face_standardization='frame'"):
+        init_source("synthetic", "c3d", "tiny", onset)
+    default = {"head": None, "face_standardization": "frame", "local_standardization": None}
+    assert isinstance(init_source("auto", "c3d", "tiny", default)[0], keras.Model)
 
     # other classes, in the same number: the classifier starts fresh, everything else is copied
     target = build_model("c3d", "tiny", 3)
@@ -126,8 +134,12 @@ def test_shipped_weights_round_trip_and_start_a_run_where_they_exist(tmp_path, m
     assert not transfer_weights(same, model, classes=classes, source_classes=classes).kept  # same classes: all of it
 
     path = pretrained.pretrained_path("c3d", "tiny")  # a file that does not fit its network is one clear error
-    path.write_bytes(b"not an archive")
-    with pytest.raises(ModelFileError, match="cannot read the pretrained weights"):
+    for broken in (b"not an archive", b""):
+        path.write_bytes(broken)
+        with pytest.raises(ModelFileError, match="cannot read the pretrained weights"):
+            pretrained.load_pretrained("c3d", "tiny")
+    pretrained.save_pretrained(source, path, {"model": "c3d"})  # a record without its classes
+    with pytest.raises(ModelFileError, match="names no classes"):
         pretrained.load_pretrained("c3d", "tiny")
 
 
@@ -137,6 +149,11 @@ def test_the_kit_recipe_starts_from_shipped_weights_and_the_paper_recipe_from_sc
     assert TrainConfig(cache="c", out="o", init="none").init == "none"
     saved = TrainConfig(cache="c", out="o")
     assert TrainConfig.from_dict(saved.to_dict()) == saved
+    # a run saved before the kit shipped weights (init null) started from scratch: it is not an "auto" run
+    old = TrainConfig.from_dict({**saved.to_dict(), "init": None})
+    assert old.init == "none" and not same_run(old, saved)
+    with pytest.raises(UsageError, match="ships no pretrained weights for mcdcn at preset tiny"):
+        TrainConfig(cache="c", out="o", preset="tiny", init="synthetic")
 
 
 def test_the_shipped_weights_fit_their_networks_and_say_how_they_were_made() -> None:

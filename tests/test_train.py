@@ -354,6 +354,19 @@ def test_mixup_trains_on_one_hot_targets_in_either_input_pipeline(toy_cache, tmp
             _config(toy_cache, tmp_path, **bad)
 
 
+def test_batch_norm_statistics_are_calibrated_on_unblended_clips(toy_cache) -> None:
+    """Mixup's blends are not clips a test meets: precise BN re-estimates the statistics on the clips themselves."""
+    from fer_kit.training.train import _datasets
+
+    clips = select_clips(toy_cache)
+    config = TrainConfig(cache=toy_cache, out="unused", preset="tiny", model="cnn", batch_size=12, augment=False,
+                         mixup=0.4, tensorboard=False, pipeline="memory")
+    train_ds, _, calibration, _ = _datasets(config, len(clips.classes), clips, clips.subset(clips.rows.iloc[:0]))
+    blended, plain = (np.asarray(next(iter(ds))[0]["faces"], np.float64) for ds in (train_ds, calibration))
+    assert not np.allclose(blended, np.round(blended))  # blends of two clips' pixels
+    np.testing.assert_array_equal(plain, np.round(plain))  # whole pixel values: the clips as cached
+
+
 @pytest.mark.slow
 def test_an_ensemble_averages_members_trained_on_one_split_with_their_own_seeds(toy_cache, tmp_path) -> None:
     from fer_kit.evaluate import evaluate_run

@@ -5,7 +5,7 @@ does to a face and how a new face looks. The kit's synthetic clips
 (:mod:`fer_kit.datasets.synthetic`, ``fer-kit data synth --faces DIR``) teach the first with
 hundreds of identities: each face photo is animated through the action units of every
 emotion, neutral first, then the apex, as in CK+'s sequences. ``data_scripts/pretrain.py``
-makes them from the 480 usable HELEN photos of the iBUG 300-W set (2,880 clips, six
+makes them from 480 HELEN photos of the iBUG 300-W set (2,880 clips, six
 emotions, no contempt: the generator has no prototype for it), caches them with the
 ``lite`` preset and trains each network on them with the ``kit`` recipe; the weights are
 stored here as float16 ``.npz`` files (one array per weight, ``LAYER/INDEX``, plus a JSON
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_kit.errors import ModelFileError
+from fer_kit.model.mcdcn import DEFAULT_HEAD
 
 PRETRAINED_DIR = Path(__file__).with_name("pretrained")
 SOURCE = "synthetic"
@@ -46,13 +47,32 @@ def has_pretrained(kind: str, preset: str) -> bool:
 def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """``(meta, arrays)`` of a weights file; ``ModelFileError`` naming it when it cannot be read."""
     import zipfile
+    import zlib
 
     try:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
-            return meta, {name: archive[name] for name in archive.files if name != "meta"}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            arrays = {name: archive[name] for name in archive.files if name != "meta"}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as error:
         raise ModelFileError(f"cannot read the pretrained weights ({type(error).__name__}: {error})", path) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("classes"), list) or not meta["classes"]:
+        raise ModelFileError("cannot read the pretrained weights (their record names no classes)", path)
+    return meta, arrays
+
+
+BUILD_DEFAULTS = {"head": DEFAULT_HEAD, "face_standardization": "frame", "local_standardization": None}
+"""The network options (``build_model``'s) the shipped weights were trained with, where their record names none."""
+
+
+def pretrained_build(meta: dict) -> dict:
+    """The network options the weights of record ``meta`` were trained with (``head`` and the standardizations)."""
+    return normalized_build(meta.get("build"))
+
+
+def normalized_build(build: dict | None) -> dict:
+    """``build`` (``head``, ``face_standardization``, ``local_standardization``) with the defaults filled in."""
+    given = {k: v for k, v in (build or {}).items() if v is not None or k == "local_standardization"}
+    return {**BUILD_DEFAULTS, **given}
 
 
 def pretrained_meta(kind: str, preset: str) -> dict:

@@ -32,11 +32,14 @@ class TrainConfig:
     ``MultiWorkerMirroredStrategy`` (``TF_CONFIG``; :mod:`fer_kit.training.multiworker`).
     ``precise_bn``: batches of training clips used to
     re-estimate the batch-norm statistics before each validation (0: off; see
-    :func:`recalibrate_batchnorm`; skipped under a distribution strategy). ``init``: a run
-    folder or ``.keras`` file whose weights start this run where layer names and shapes match
-    (:func:`fer_kit.training.transfer.transfer_weights`; e.g. a model trained first on photos or
-    on synthetic clips of many faces, ``fer-kit train --init RUN``); the classifier layers are new
-    when the classes differ.
+    :func:`recalibrate_batchnorm`; skipped under a distribution strategy). ``init``: what the
+    weights start from where layer names and shapes match
+    (:func:`fer_kit.training.transfer.init_source`, :func:`~fer_kit.training.transfer.transfer_weights`):
+    ``"auto"`` (the ``kit`` recipe) the weights the kit ships for the model and preset, pretrained on
+    synthetic clips of many faces (:mod:`fer_kit.model.pretrained`), where it ships some, else
+    nothing; ``"synthetic"`` those weights or an error; ``"none"`` (the ``paper`` recipe) nothing;
+    else a run folder or ``.keras`` file (e.g. a model trained first on photos). The classifier
+    layers are new when the classes differ.
     ``local_standardization``: how MC-DCN's local-map stream standardizes its clip (our option;
     ``None``, the default, is the paper: the maps as they are; ``"clip"``: the clip as a whole;
     ``"onset"``: the change since its first frame, :class:`~fer_kit.model.blocks.ClipStandardization`).
@@ -153,6 +156,12 @@ class TrainConfig:
             raise UsageError(f"mixup must be >= 0 (0: off), got {self.mixup:g}")
         if not 0 < self.test_size < 1 or not 0 <= self.val_size < 1:
             raise UsageError("test_size must be in (0, 1) and val_size in [0, 1)")
+        if self.init == "synthetic":  # the shipped weights (fer_kit.model.pretrained.SOURCE): checked before any run
+            from fer_kit.model.pretrained import has_pretrained
+
+            if not has_pretrained(self.model, self.preset):
+                raise UsageError(f"init 'synthetic': the kit ships no pretrained weights for {self.model} at preset "
+                                 f"{self.preset} (init 'auto' starts from scratch where it ships none)")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -163,5 +172,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
+        """The config a run folder saved (``config.json``'s ``train``).
+
+        Every recipe sets ``init``, so a saved ``None`` comes from a run made before the kit
+        shipped pretrained weights: it started from scratch, and reads back as ``"none"``.
+        """
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("init") is None:
+            values["init"] = "none"
+        return cls(**values)

@@ -1,7 +1,8 @@
 """An ensemble of runs that differ only in their seed, averaged into one model (our option, ``TrainConfig.members``).
 
 A network trained on a couple of hundred clips lands somewhere different with every seed
-(the initial weights, the order of the clips, the augmentation): on the shared CK+
+(the initial weights where the run starts from scratch, the classifier's where it starts
+from pretrained weights, the order of the clips, the augmentation): on the shared CK+
 sequences the same fold scores a few points apart from one seed to the next. Averaging the
 class probabilities of ``N`` such runs (a deep ensemble, Lakshminarayanan et al. 2017)
 keeps what they agree on. It costs ``N`` trainings; the paper trains one network.

@@ -12,11 +12,12 @@ from a recipe (:mod:`fer_kit.training.recipes`): ``recipe="paper"`` is paper 4.1
 momentum 0.9 and a learning rate decaying exponentially from 0.01 to 0.0001 over all
 the steps of the run, ``lr(step) = 0.01 * 0.01 ** (step / total_steps)`` (the paper gives
 only the end points); the default ``kit`` recipe is our choice for small real corpora
-(Adam, 1e-3 to 1e-5 along a cosine). Early stopping watches the validation loss (the
+(Adam, 1e-3 to 1e-5 along a cosine, starting from the weights the kit ships,
+:mod:`fer_kit.model.pretrained`). Early stopping watches the validation loss (the
 best epoch's weights are kept), every epoch is backed up so an interrupted run resumes
 where it stopped, and a fixed seed repeats a run on the CPU. ``init`` starts the weights
-from another run where layers match (:mod:`fer_kit.training.transfer`: pretraining on
-photos, then fine-tuning).
+from the shipped ones or another run where layers match (:mod:`fer_kit.training.transfer`:
+pretraining, then fine-tuning).
 
 Validation clips come from the training subjects when there are at least three of
 them (``val_size`` of the subjects); with fewer subjects the test set doubles as the
@@ -106,7 +107,7 @@ def train(
     preset = get_preset(config.preset)
     _check_clip_size(train_set, preset, any_size=model_inputs(config.model) == ("landmarks",))
     _write_run_record(run, config, clips.classes, train_set, record)
-    train_ds, val_ds, info = _datasets(config, len(clips.classes), train_set, val_set)
+    train_ds, val_ds, calibration, info = _datasets(config, len(clips.classes), train_set, val_set)
 
     with strategy.scope(), precision_policy(config.mixed_precision):
         model = build_model(config.model, preset, len(clips.classes), head=config.head,
@@ -121,9 +122,9 @@ def train(
     )
     # precise BN sees training batches, as training did (not under a distribution strategy)
     precise_bn = bool(config.precise_bn) and strategy.num_replicas_in_sync == 1
-    kit_callbacks = _kit_callbacks(run, config, best, train_ds if precise_bn and val_ds is not None else None)
+    kit_callbacks = _kit_callbacks(run, config, best, calibration if precise_bn and val_ds is not None else None)
     session = _fit(model, train_ds, val_ds, config, [*kit_callbacks, *callbacks], verbose, len(train_set))
-    _final_weights(model, best, keep_last, train_ds if precise_bn and val_ds is None else None, config.precise_bn)
+    _final_weights(model, best, keep_last, calibration if precise_bn and val_ds is None else None, config.precise_bn)
     save_model_atomic(model, run / "model.keras")
     history = _write_history(run)
     facts = {"train_clips": len(train_set), "val_clips": len(val_set), "pipeline": info.mode,
@@ -134,7 +135,9 @@ def train(
 
 def _initial_weights(model: keras.Model, config: TrainConfig, classes: Sequence[str]) -> dict | None:
     """Start ``model`` from ``config.init`` (:func:`~fer_kit.training.transfer.init_source`); the report, or ``None``."""
-    source, source_classes, described = init_source(config.init, config.model, config.preset)
+    build = {"head": config.head, "face_standardization": config.face_standardization,
+             "local_standardization": config.local_standardization}
+    source, source_classes, described = init_source(config.init, config.model, config.preset, build)
     if source is None:
         return None
     report = transfer_weights(model, source, classes=classes, source_classes=source_classes)
@@ -181,11 +184,14 @@ def _write_run_record(run: Path, config: TrainConfig, classes: Sequence[str], tr
 
 def _datasets(
     config: TrainConfig, num_classes: int, train_set: ClipSet, val_set: ClipSet
-) -> tuple[Any, Any | None, PipelineInfo]:
-    """``(train, validation, info)``: the model's input batches (:func:`_input_pipeline`) and how they are made.
+) -> tuple[Any, Any | None, Any, PipelineInfo]:
+    """``(train, validation, calibration, info)``: the model's input batches (:func:`_input_pipeline`).
 
     The training input is shuffled, augmented and class-weighted as ``config`` says; the validation
     input is ``None`` when there are no validation clips; ``info`` describes the training input.
+    ``calibration`` is what re-estimates the batch-norm statistics (``config.precise_bn``): the
+    training input, except that mixup's blended clips are not clips a test meets, so with
+    ``config.mixup`` it is the same input unblended.
     """
     inputs, outputs = model_inputs(config.model), model_outputs(config.model)
     weights = class_weights(train_set.labels, num_classes) if config.class_weights else None
@@ -199,7 +205,13 @@ def _datasets(
         zoom=config.zoom, shift=config.shift, mixup=config.mixup, weights=weights, **common,
     )
     val_ds = make_input(val_set, training=False, **common)[0] if len(val_set) else None
-    return train_ds, val_ds, info
+    calibration = train_ds
+    if config.mixup and config.precise_bn:
+        calibration = make_input(
+            train_set, training=True, augment=config.augment, flip=config.flip, rotations=config.rotations,
+            zoom=config.zoom, shift=config.shift, weights=weights, **common,
+        )[0]
+    return train_ds, val_ds, calibration, info
 
 
 def _kit_callbacks(

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import keras
 
-from fer_kit.errors import ModelFileError
+from fer_kit.errors import ModelFileError, UsageError
 
 
 @dataclass
@@ -69,22 +69,43 @@ def load_source_model(source: str | Path) -> tuple[keras.Model, tuple[str, ...] 
     return model, classes
 
 
-def init_source(init: str | None, kind: str, preset: str) -> tuple[str | Path | keras.Model | None, tuple | None, str]:
+def init_source(
+    init: str | None, kind: str, preset: str, build: dict | None = None
+) -> tuple[str | Path | keras.Model | None, tuple | None, str]:
     """What ``TrainConfig.init`` starts a run from: ``(source, its classes, its description)``.
 
     ``None`` or ``"none"``: nothing (from scratch). ``"auto"``: the kit's shipped weights for
-    ``kind`` at ``preset`` where there are some (:mod:`fer_kit.model.pretrained`), else nothing.
-    ``"synthetic"``: those weights, and an error where the kit ships none. Anything else is a run
-    folder or ``.keras`` file.
+    ``kind`` at ``preset`` where there are some (:mod:`fer_kit.model.pretrained`) and they were
+    trained with the network options ``build`` asks for (``head``, ``face_standardization``,
+    ``local_standardization``; the weights of a stream fed differently standardized clips would
+    start it wrong), else nothing. ``"synthetic"``: those weights, and a ``UsageError`` where they
+    do not exist or do not fit. Anything else is a run folder or ``.keras`` file.
     """
-    from fer_kit.model.pretrained import SOURCE, has_pretrained, load_pretrained, pretrained_path
+    from fer_kit.model.pretrained import (
+        SOURCE,
+        has_pretrained,
+        load_pretrained,
+        normalized_build,
+        pretrained_build,
+        pretrained_path,
+    )
 
     if init in (None, NO_INIT) or (init == AUTO_INIT and not has_pretrained(kind, preset)):
         return None, None, NO_INIT
-    if init in (AUTO_INIT, SOURCE):
-        model, meta = load_pretrained(kind, preset)
-        return model, tuple(meta["classes"]), f"kit: {pretrained_path(kind, preset).name}"
-    return init, None, str(init)
+    if init not in (AUTO_INIT, SOURCE):
+        return init, None, str(init)
+    if not has_pretrained(kind, preset):
+        raise UsageError(f"--init {SOURCE}: the kit ships no pretrained weights for {kind} at preset {preset}")
+    model, meta = load_pretrained(kind, preset)
+    trained_with = pretrained_build(meta)
+    asked = trained_with if kind == "landmarks" else normalized_build(build)  # the landmark network has no such options
+    if asked != trained_with:
+        if init == AUTO_INIT:
+            return None, None, NO_INIT
+        differ = ", ".join(f"{k}={trained_with[k]!r}" for k in trained_with if asked[k] != trained_with[k])
+        raise UsageError(f"--init {SOURCE}: the kit's {kind} {preset} weights were trained with {differ}")
+    return model, tuple(meta["classes"]), f"kit: {pretrained_path(kind, preset).name}"
+
 
 
 def transfer_weights(model: keras.Model, source: str | Path | keras.Model, classes=None,
