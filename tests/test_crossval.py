@@ -103,6 +103,22 @@ def test_late_fusion_averages_probabilities_clip_by_clip(tmp_path) -> None:
         late_fusion([one, tmp_path])
 
 
+def test_fer_kit_fuse_reports_the_fusion_of_two_cross_validations(tmp_path, capsys) -> None:
+    from fer_kit.cli import main
+
+    labels, folds = ["anger", "happiness", "surprise", "anger"], [0, 0, 1, 1]
+    one = _predictions(tmp_path / "one", [[.9, .1, 0], [.6, .4, 0], [0, .2, .8], [.2, .8, 0]], labels, folds)
+    two = _predictions(tmp_path / "two", [[.8, .2, 0], [0, 1, 0], [.1, .1, .8], [.9, .1, 0]], labels, folds)
+    assert main(["fuse", str(one), str(two), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["pooled_accuracy"] == 1.0 and result["of"] == [str(one), str(two)]
+    assert main(["fuse", str(one), str(two)]) == 0
+    assert "accuracy 100.0 +- 0.0%" in capsys.readouterr().out
+    assert main(["fuse", str(one), str(tmp_path)]) == 2  # not a cross-validation: one line, no traceback
+    error = capsys.readouterr().err
+    assert "no predictions.csv" in error and "Traceback" not in error
+
+
 def test_more_folds_than_subjects_is_one_clear_error(toy_cache, tmp_path) -> None:
     with pytest.raises(DatasetLayoutError, match="at least 7 subjects"):
         cross_validate(_config(toy_cache, tmp_path / "cv"), folds=7)

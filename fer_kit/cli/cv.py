@@ -38,11 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def format_result(result: dict) -> str:
-    """A few lines: mean +- std, pooled figures, per-class recall."""
-    lines = [
-        f"{result['model']} ({result['preset']}), {result['k']} folds by subject, {result['clips']} clips of "
-        f"{result['subjects']} subjects",
+def figure_lines(result: dict) -> list[str]:
+    """Two lines of a cross-validation's figures (:func:`fer_kit.crossval.summarize`): mean +- std and pooled, recall."""
+    return [
         f"accuracy {100 * result['accuracy_mean']:.1f} +- {100 * result['accuracy_std']:.1f}%   macro-F1 "
         f"{result['macro_f1_mean']:.3f} +- {result['macro_f1_std']:.3f}   (pooled: {100 * result['pooled_accuracy']:.1f}%, "
         f"{result['pooled_macro_f1']:.3f})",
@@ -50,7 +48,15 @@ def format_result(result: dict) -> str:
             f"{name} {100 * value:.0f}%" for name, value in result["per_class_recall"].items() if value is not None
         ),
     ]
-    return "\n".join(lines)
+
+
+def format_result(result: dict) -> str:
+    """A few lines: mean +- std, pooled figures, per-class recall."""
+    return "\n".join([
+        f"{result['model']} ({result['preset']}), {result['k']} folds by subject, {result['clips']} clips of "
+        f"{result['subjects']} subjects",
+        *figure_lines(result),
+    ])
 
 
 def run(args: argparse.Namespace) -> int:
