@@ -106,15 +106,12 @@ def train_members(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callb
 def _summary(config: TrainConfig, classes: Sequence[str], model: keras.Model, history: pd.DataFrame,
              folders: Sequence[Path]) -> dict:
     """``summary.json`` of the ensemble: the members' own summaries, summed or listed."""
+    import fer_kit.training.train as fit
     from fer_kit.training.runfolder import read_json
 
     members = [read_json(folder / "summary.json") for folder in folders]
     return {
-        "model": config.model,
-        "preset": config.preset,
-        "classes": list(classes),
-        "parameters": int(model.count_params()),
-        "epochs_run": int(len(history)),
+        **fit.model_facts(config, classes, model, history),
         "best_epoch": members[0].get("best_epoch"),
         "member_best_epochs": [member.get("best_epoch") for member in members],
         "stopped_early": any(member.get("stopped_early") for member in members),

@@ -281,6 +281,17 @@ def _write_history(run: Path) -> pd.DataFrame:
     return history
 
 
+def model_facts(config: TrainConfig, classes: Sequence[str], model: keras.Model, history: pd.DataFrame) -> dict:
+    """The head of every ``summary.json`` (one run's or an ensemble's): model, preset, classes, size, epochs run."""
+    return {
+        "model": config.model,
+        "preset": config.preset,
+        "classes": list(classes),
+        "parameters": int(model.count_params()),
+        "epochs_run": int(len(history)),
+    }
+
+
 def _summary(
     config: TrainConfig,
     classes: Sequence[str],
@@ -291,11 +302,7 @@ def _summary(
 ) -> dict:
     """``summary.json``: the model, its size and how training ended, then ``facts`` (clips, devices, time, ``init``)."""
     return {
-        "model": config.model,
-        "preset": config.preset,
-        "classes": list(classes),
-        "parameters": int(model.count_params()),
-        "epochs_run": int(len(history)),
+        **model_facts(config, classes, model, history),
         "best_epoch": int(best.best_epoch),
         "best_" + best.monitor: None if not math.isfinite(best.best) else best.best,
         "stopped_early": bool(len(history) < config.epochs),
