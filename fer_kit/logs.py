@@ -7,8 +7,8 @@ up, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them. :func:`quiet_native_logs` s
 environment variables that do work (TensorFlow's C++ log level, OpenCV's and FFmpeg's)
 and installs an import hook that runs the first ``import tensorflow`` with file
 descriptor 2 sent to a temporary file; afterwards the lines that are not start-up noise
-(:data:`NOISE`) are written to stderr, so a real error still shows. ``--verbose`` skips
-all of it.
+(:data:`NOISE`) are written to stderr, so a real error still shows. TensorFlow's Python-side warnings
+are raised to errors only, too. ``--verbose`` skips all of it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.machinery
+import logging
 import os
 import re
 import sys
@@ -79,6 +80,9 @@ class _QuietLoader(importlib.abc.Loader):
             import absl.logging
 
             absl.logging.set_verbosity(absl.logging.ERROR)
+        # TensorFlow's own Python warnings (e.g. "triggered tf.function retracing" each time a fold's or an
+        # ensemble member's new model predicts) go to the "tensorflow" logger, not to absl's.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):

@@ -54,6 +54,28 @@ def test_tensorflow_gets_its_onednn_cpu_kernels_unless_the_user_says_otherwise(m
     assert _kernel_env()["TF_ENABLE_ONEDNN_OPTS"] == "0"
 
 
+RETRACING = """
+import sys
+from fer_kit.logs import quiet_native_logs
+quiet_native_logs(verbose="--verbose" in sys.argv)
+import tensorflow as tf
+double = tf.function(lambda x: x * 2)
+for n in range(1, 9):  # eight input shapes: eight traces of one function
+    double(tf.zeros([n]))
+print(int(double(tf.ones([1]))[0]))
+"""
+
+
+def test_quiet_mode_hides_tensorflow_retracing_warnings_and_verbose_shows_them():
+    """A 10-fold cross-validation with ensembles builds dozens of models; each new one's first predict used
+    to print TensorFlow's "triggered tf.function retracing" paragraph into the benchmark log."""
+    quiet = subprocess.run([sys.executable, "-c", RETRACING], capture_output=True, text=True, check=True)
+    verbose = subprocess.run([sys.executable, "-c", RETRACING, "--verbose"], capture_output=True, text=True, check=True)
+    assert quiet.stdout.strip() == verbose.stdout.strip() == "2"
+    assert "retracing" not in quiet.stderr, quiet.stderr[-2000:]
+    assert "retracing" in verbose.stderr, "the check itself no longer makes TensorFlow warn"
+
+
 def test_cli_version_and_help_list_command_groups():
     version = subprocess.run(
         [sys.executable, "-m", "fer_kit.cli", "--version"], capture_output=True, text=True, check=True
