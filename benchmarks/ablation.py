@@ -124,6 +124,7 @@ def train_and_test(
         final_learning_rate=args.final_lr,
         lr_schedule=args.lr_schedule,
         weight_decay=0.0 if args.optimizer == "adam" else 0.0005,
+        members=1,  # one network per row, as in the paper's Table 3
     )
     started = time.perf_counter()
     log(f"training {kind} -> {config.out}")

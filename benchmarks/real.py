@@ -28,8 +28,9 @@ emotion, e.g. the HELEN photos of ``../shared/data/landmarks68/helen-train``). `
 limits it to some rows (a still photo has no motion, so it teaches the landmark network little).
 
 ``--set FIELD=VALUE`` (repeatable) changes a :class:`~fer_kit.training.config.TrainConfig` field of
-every network row, e.g. ``--set members=2`` (an ensemble of two seeds) or ``--set mixup=0.2``; the
-settings become part of the rows' folder names, so each variant keeps its own runs.
+every network row, e.g. ``--set members=1`` (one network: the ``kit`` recipe trains an ensemble of two
+seeds with the ``lite`` preset) or ``--set mixup=0.2``; the settings become part of the rows' folder
+names (an ensemble's ``members`` always), so each variant keeps its own runs.
 
 ``--fuse mcdcn+landmarks`` adds a row that averages the two rows' class probabilities clip by
 clip (late fusion, the kit's analysis: does MC-DCN know anything the geometry does not?).
@@ -125,7 +126,7 @@ def pretrain(args: argparse.Namespace, model: str, prep: dict, training: dict) -
     name = f"pretrain-{pretrain_name(args)}-{model}-{args.preset}" + settings_suffix({**prep, **training})
     config = TrainConfig(cache=cache, out=args.work / name, model=model, preset=args.preset, recipe=args.recipe,
                          epochs=args.pretrain_epochs, val_size=0.0, seed=args.seed, tensorboard=False, init="none",
-                         **training)
+                         **{"members": 1, **training})
     started = time.perf_counter()
     run = train(config, verbose=0)
     metrics = evaluate_run(run, plots=False)
@@ -138,6 +139,7 @@ def pretrain(args: argparse.Namespace, model: str, prep: dict, training: dict) -
 def run_row(row: str, args: argparse.Namespace) -> dict:
     from fer_kit.crossval import cross_validate, cross_validate_logistic
     from fer_kit.training.config import TrainConfig
+    from fer_kit.training.recipes import recipe_values
 
     model, prep, training = row_settings(row)
     cache = make_cache(args, prep)
@@ -151,7 +153,12 @@ def run_row(row: str, args: argparse.Namespace) -> dict:
         if args.pretrain and not chosen_start and (args.pretrain_rows is None or row in args.pretrain_rows.split(",")):
             init, extra["pretrain"] = pretrain(args, model, prep, training)
         training = {**training, **args.settings} | ({"init": str(init)} if init is not None else {})
-        tag = (f"-pretrained-{pretrain_name(args)}" if init else "") + settings_suffix(args.settings)
+        named = dict(args.settings)  # the folder names the recipe's ensemble too, so it never meets a one-member run
+        if "members" not in training:
+            named.setdefault("members", recipe_values(args.recipe, args.preset)["members"])
+        if named.get("members") == 1:
+            del named["members"]
+        tag = (f"-pretrained-{pretrain_name(args)}" if init else "") + settings_suffix(named)
         tag += (f"-epochs={args.epochs}" if args.epochs else "") + (f"-seed={args.seed}" if args.seed else "")
         config = TrainConfig(
             cache=cache, out=args.work / f"cv-{row}{tag}-{args.recipe}-{args.preset}-k{args.folds}", model=model,

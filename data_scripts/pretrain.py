@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     log(report.summary().splitlines()[0])
     for kind in args.models.split(","):
         config = TrainConfig(cache=cache, out=args.work / f"run-{kind}-{args.preset}", model=kind, preset=args.preset,
-                             recipe="kit", init="none", epochs=args.epochs, val_size=0.0, seed=args.seed,
-                             tensorboard=False)
+                             recipe="kit", init="none", members=1, epochs=args.epochs, val_size=0.0,
+                             seed=args.seed, tensorboard=False)
         run_started = time.perf_counter()
         run = train(config, verbose=0)
         metrics = evaluate_run(run, plots=False)

@@ -214,6 +214,22 @@ def test_recipes_fill_what_is_not_given() -> None:
         TrainConfig(cache="c", out="o", recipe="fast")
 
 
+def test_the_kit_recipe_averages_two_seeds_with_the_lite_preset_only() -> None:
+    """``lite`` + ``kit``: an ensemble of two (CK+'s seed spread); the course and grading (``tiny``) and ``paper`` train one."""
+    lite = TrainConfig(cache="c", out="o", preset="lite")
+    assert lite.members == 2
+    assert TrainConfig(cache="c", out="o", preset="tiny").members == 1
+    assert TrainConfig(cache="c", out="o", preset="paper").members == 1
+    assert TrainConfig(cache="c", out="o", preset="lite", recipe="paper").members == 1
+    assert TrainConfig(cache="c", out="o", preset="lite", members=1).members == 1  # an explicit value wins
+    assert TrainConfig(cache="c", out="o", preset="tiny", members=3).members == 3
+    assert TrainConfig(cache="c", out="o", preset="lite", distribute="multiworker").members == 1  # one machine each
+    assert TrainConfig.from_dict(lite.to_dict()) == lite
+    # a run saved before the kit trained ensembles (members absent) was one network, whatever its preset
+    old = {k: v for k, v in lite.to_dict().items() if k != "members"}
+    assert TrainConfig.from_dict(old).members == 1
+
+
 def test_train_command_records_the_recipe(toy_cache, tmp_path) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = tmp_path / "run"

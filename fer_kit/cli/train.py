@@ -53,9 +53,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                         help="blend training clips in pairs, labels too, with shares drawn from Beta(ALPHA, ALPHA) "
                              "(default: 0, off); our option")
-    parser.add_argument("--members", type=int, default=1, metavar="N",
+    parser.add_argument("--members", type=int, default=None, metavar="N",
                         help="train N runs with seeds SEED..SEED+N-1 on the same split and average their outputs "
-                             "(default: 1); our option, N times the training time")
+                             "(kit recipe: 2 with the lite preset, else 1; paper: 1); our option, N times the "
+                             "training time")
     parser.add_argument("--no-class-weights", action="store_true", help="do not weight rare classes up")
     parser.add_argument("--classes", help="comma-separated classes to use (default: every label present)")
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (0: off)")

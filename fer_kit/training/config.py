@@ -56,7 +56,9 @@ class TrainConfig:
     :func:`fer_kit.training.data.augment_batch`). ``mixup``: the ``alpha`` of mixup, training clips
     blended in pairs with their targets (our option, 0: off, :func:`fer_kit.training.data.mix_batch`).
     ``members``: train that many runs with seeds ``seed, seed + 1, ...`` on the same split and
-    average their outputs (our option, 1: one run, :mod:`fer_kit.training.ensemble`).
+    average their outputs (our option, 1: one run, :mod:`fer_kit.training.ensemble`); the ``kit``
+    recipe trains two with the ``lite`` preset, one otherwise (and one across machines,
+    ``distribute="multiworker"``, where an ensemble cannot train).
     """
 
     cache: str
@@ -81,7 +83,7 @@ class TrainConfig:
     zoom: float = 0.0
     shift: float = 0.0
     mixup: float = 0.0
-    members: int = 1
+    members: int | None = None
     class_weights: bool = True
     protocol: str = "subject"
     test_size: float = 0.2
@@ -107,7 +109,10 @@ class TrainConfig:
     init: str | None = None
 
     def __post_init__(self) -> None:
-        for name, value in recipe_values(self.recipe).items():  # the recipe fills what is not given
+        recipe = recipe_values(self.recipe, get_preset(self.preset).name)
+        if self.distribute == "multiworker":
+            recipe["members"] = 1  # the recipe's ensemble trains on one machine; across machines, one network
+        for name, value in recipe.items():  # the recipe fills what is not given
             if getattr(self, name) is None:
                 setattr(self, name, value)
         self.cache = str(self.cache)
@@ -117,7 +122,6 @@ class TrainConfig:
         self.rotations = tuple(float(r) for r in self.rotations)
         self.classes = None if self.classes is None else tuple(self.classes)
         self.test_subjects = None if self.test_subjects is None else tuple(sorted(map(str, self.test_subjects)))
-        get_preset(self.preset)
         if self.model not in MODEL_KINDS:
             raise UsageError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_KINDS)}")
         choices = {
@@ -174,11 +178,14 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         """The config a run folder saved (``config.json``'s ``train``).
 
-        Every recipe sets ``init``, so a saved ``None`` comes from a run made before the kit
-        shipped pretrained weights: it started from scratch, and reads back as ``"none"``.
+        Every recipe sets ``init`` and ``members``, so a saved ``None`` comes from a run made
+        before the kit shipped pretrained weights (it started from scratch, and reads back as
+        ``"none"``) or before it trained ensembles (one member).
         """
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if values.get("init") is None:
             values["init"] = "none"
+        if values.get("members") is None:
+            values["members"] = 1
         return cls(**values)
