@@ -18,7 +18,7 @@
   With the ``lite`` preset it trains *two members* (``members``, seeds ``seed`` and
   ``seed + 1``) and averages their outputs (:mod:`fer_kit.training.ensemble`): on the 77
   shared CK+ subjects (10 folds by subject) one MC-DCN scored 0.901 or 0.866 accuracy with
-  training seed 0 or 2, the four pairs measured 0.896-0.941. ``tiny`` (the course, grading)
+  training seed 0 or 2, the five pairs measured 0.896-0.941. ``tiny`` (the course, grading)
   and ``paper`` (not measured on a CPU) train one.
 
 A recipe value may depend on the preset: a dict from preset name to value
