@@ -139,7 +139,6 @@ def pretrain(args: argparse.Namespace, model: str, prep: dict, training: dict) -
 def run_row(row: str, args: argparse.Namespace) -> dict:
     from fer_kit.crossval import cross_validate, cross_validate_logistic
     from fer_kit.training.config import TrainConfig
-    from fer_kit.training.recipes import recipe_values
 
     model, prep, training = row_settings(row)
     cache = make_cache(args, prep)
@@ -153,18 +152,16 @@ def run_row(row: str, args: argparse.Namespace) -> dict:
         if args.pretrain and not chosen_start and (args.pretrain_rows is None or row in args.pretrain_rows.split(",")):
             init, extra["pretrain"] = pretrain(args, model, prep, training)
         training = {**training, **args.settings} | ({"init": str(init)} if init is not None else {})
-        named = dict(args.settings)  # the folder names the recipe's ensemble too, so it never meets a one-member run
-        if "members" not in training:
-            named.setdefault("members", recipe_values(args.recipe, args.preset)["members"])
-        if named.get("members") == 1:
-            del named["members"]
+        config = TrainConfig(
+            cache=cache, out="", model=model, preset=args.preset, recipe=args.recipe, epochs=args.epochs,
+            val_size=0.0, seed=args.seed, tensorboard=False, **training,
+        )
+        # the folder names the ensemble the recipe chose too, so it never meets a one-member run
+        named = {key: value for key, value in {**args.settings, "members": config.members}.items()
+                 if (key, value) != ("members", 1)}
         tag = (f"-pretrained-{pretrain_name(args)}" if init else "") + settings_suffix(named)
         tag += (f"-epochs={args.epochs}" if args.epochs else "") + (f"-seed={args.seed}" if args.seed else "")
-        config = TrainConfig(
-            cache=cache, out=args.work / f"cv-{row}{tag}-{args.recipe}-{args.preset}-k{args.folds}", model=model,
-            preset=args.preset, recipe=args.recipe, epochs=args.epochs, val_size=0.0, seed=args.seed,
-            tensorboard=False, **training,
-        )
+        config.out = str(args.work / f"cv-{row}{tag}-{args.recipe}-{args.preset}-k{args.folds}")
 
         def report(number: int, fold: dict) -> None:
             log(f"{row} fold {number + 1}/{args.folds}: accuracy {fold['accuracy']:.3f}, macro-F1 "
