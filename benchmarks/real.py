@@ -53,6 +53,7 @@ import traceback
 from pathlib import Path
 
 from fer_kit.atomic import atomic_path
+from fer_kit.errors import FerKitError
 from fer_kit.logs import quiet_native_logs
 
 quiet_native_logs()
@@ -241,7 +242,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"row {row}")
             try:
                 rows[row] = run_row(row, args)
-            except Exception as error:  # report it and go on with the other rows
+            except FerKitError as error:  # a bad input or setting: one line, and go on with the other rows
+                log(f"row {row} failed: {error}")
+                rows[row] = {"error": str(error)}
+            except Exception as error:  # a bug: its traceback, and go on with the other rows
                 traceback.print_exc(file=sys.stderr)
                 rows[row] = {"error": f"{type(error).__name__}: {error}"}
         for spec in args.fuse.split(",") if args.fuse else []:
