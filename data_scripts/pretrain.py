@@ -6,7 +6,11 @@ resumable (re-run the same command after an interruption):
 
 1. animate the first ``--faces-per-class`` usable photos of ``FACES`` through the six
    emotions of the synthetic generator (``fer-kit data synth``: anger, disgust, fear,
-   happiness, sadness, surprise; neutral first, then the apex);
+   happiness, sadness, surprise; neutral first, then the apex). ``FACES`` is one folder or
+   several; several (or ``--landmarks detect``) are gathered as links in ``WORK/faces/NAME/``,
+   ``NAME`` the folder's name or the one given as ``NAME=FOLDER``. A photo's landmarks come
+   from the ``.pts`` file beside it (human annotation) or, with ``--landmarks detect``, from the
+   kit's detector;
 2. cache them with the ``--preset`` (``fer-kit preprocess``);
 3. train every network on them with the ``kit`` recipe from scratch, ``--epochs`` epochs,
    20 % of the faces held out for a test figure, and store its weights as float16
@@ -18,6 +22,14 @@ the first 480 in which the detector still finds the animated face are used),
 
     python data_scripts/pretrain.py ../shared/data/landmarks68/helen-train --work pretrain-work
 
+The README's eighth and ninth CK+ runs compare an MC-DCN pretrained on those photos and the
+337 of AFW, with detected landmarks (672 faces stay usable, 7,800 clips; six epochs keep the
+number of training steps)::
+
+    python data_scripts/pretrain.py helen=../shared/data/landmarks68/helen-train \
+        afw=../shared/data/landmarks68/afw --landmarks detect --faces-per-class 1300 \
+        --epochs 6 --models mcdcn --work pretrain-work-mcdcn
+
 ``--out`` writes the weights elsewhere than the package (to compare before replacing them).
 """
 
@@ -25,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,7 +52,10 @@ def log(message: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("faces", type=Path, help="a folder of face photos (e.g. the HELEN photos of 300-W)")
+    parser.add_argument("faces", nargs="+", metavar="[NAME=]FACES",
+                        help="folders of face photos (e.g. the HELEN photos of 300-W)")
+    parser.add_argument("--landmarks", choices=("pts", "detect"), default="pts",
+                        help="a photo's landmarks: its .pts file where there is one (default) or the detector's")
     parser.add_argument("--work", type=Path, default=Path("pretrain-work"), help="clips, cache and runs")
     parser.add_argument("--out", type=Path, default=None, help="where the .npz files go (default: the package)")
     parser.add_argument("--faces-per-class", type=int, default=480, help="photos animated per emotion (default 480)")
@@ -49,6 +65,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     return parser.parse_args(argv)
+
+
+def face_folders(specs: list[str]) -> dict[str, Path]:
+    """``{name: folder}`` of the ``[NAME=]FOLDER`` arguments; ``SystemExit`` naming a bad one."""
+    folders: dict[str, Path] = {}
+    for spec in specs:
+        name, given, path = spec.partition("=")
+        if not given or "/" in name:
+            name, path = "", spec
+        folder = Path(path)
+        name = name or folder.resolve().name
+        if not folder.is_dir():
+            raise SystemExit(f"pretrain: {folder}: no such folder of face photos")
+        if name in folders or not name:
+            raise SystemExit(f"pretrain: {spec}: give each folder its own NAME (NAME=FOLDER)")
+        folders[name] = folder
+    return folders
+
+
+def gather_faces(folders: dict[str, Path], into: Path, landmarks: str) -> Path:
+    """Link the photos of ``folders`` (and, with ``landmarks="pts"``, their ``.pts`` files) into ``into/NAME/``.
+
+    The generator names a face after its path under the folder it walks (``NAME-PHOTO``), and a
+    clip's randomness depends on that name, so the same names give the same clips.
+    """
+    from fer_kit.images import IMAGE_SUFFIXES
+
+    for name, folder in folders.items():
+        for photo in sorted(folder.rglob("*")):
+            keep = photo.suffix.lower() in IMAGE_SUFFIXES or (landmarks == "pts" and photo.suffix == ".pts")
+            if not keep or not photo.is_file():
+                continue
+            link = into / name / photo.relative_to(folder)
+            if not link.is_symlink():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(photo.resolve(), link)
+    return into
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,8 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     from fer_kit.training.train import train
 
     started = time.perf_counter()
+    folders = face_folders(args.faces)
+    if len(folders) == 1 and args.landmarks == "pts":
+        faces = next(iter(folders.values()))
+    else:
+        faces = gather_faces(folders, args.work / "faces", args.landmarks)
+    faces_name = "+".join(folders)
     clips = args.work / "synthetic"
-    table = generate_synthetic(clips, faces=args.faces, per_class=args.faces_per_class, emotions=EMOTIONS,
+    table = generate_synthetic(clips, faces=faces, per_class=args.faces_per_class, emotions=EMOTIONS,
                                seed=args.seed, builtin=False, workers=args.workers, progress=False)
     log(f"{len(table)} clips of {table['subject'].nunique()} faces in {clips}")
     cache = args.work / f"cache-{args.preset}"
@@ -85,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_run(run)
         meta = {
             "model": kind, "preset": args.preset, "classes": list(loaded.classes),
-            "data": f"synthetic clips of {table['subject'].nunique()} faces of {args.faces.name} "
-                    f"({len(table)} clips, {args.faces_per_class} per emotion, seed {args.seed})",
+            "data": f"synthetic clips of {table['subject'].nunique()} faces of {faces_name} "
+                    f"({len(table)} clips, {args.faces_per_class} per emotion, seed {args.seed}, "
+                    f"landmarks: {args.landmarks})",
             "build": normalized_build({"head": config.head, "face_standardization": config.face_standardization,
                                        "local_standardization": config.local_standardization}),
             "recipe": "kit", "epochs": args.epochs, "train_clips": json.loads((run / "summary.json").read_text())[

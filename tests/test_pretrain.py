@@ -173,3 +173,31 @@ def test_the_shipped_weights_fit_their_networks_and_say_how_they_were_made() -> 
         weights = np.concatenate([w.ravel() for w in model.get_weights()])
         assert np.isfinite(weights).all() and weights.std() > 0
         assert path.stat().st_size < 6_000_000  # float16, compressed
+
+
+def test_the_pretraining_script_gathers_several_face_folders_under_their_names(tmp_path, face) -> None:
+    """``pretrain.py helen=A afw=B --landmarks detect``: each photo linked as NAME/PHOTO, no .pts with detect."""
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "data_scripts" / "pretrain.py"
+    spec = importlib.util.spec_from_file_location("pretrain_script", script)
+    pretrain = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pretrain)
+    first, second = tmp_path / "photos-a", tmp_path / "b"
+    write_photo(first / "1.jpg", face)
+    (first / "1.pts").write_text("version: 1\n")
+    write_photo(second / "sub" / "2.png", face)
+    (second / "notes.txt").write_text("not a photo")
+
+    folders = pretrain.face_folders([f"helen={first}", str(second)])
+    assert folders == {"helen": first, "b": second}
+    gathered = pretrain.gather_faces(folders, tmp_path / "faces", "detect")
+    files = sorted(str(p.relative_to(gathered)) for p in gathered.rglob("*") if p.is_file())
+    assert files == ["b/sub/2.png", "helen/1.jpg"]
+    assert (gathered / "helen" / "1.jpg").resolve() == (first / "1.jpg").resolve()
+    with_pts = pretrain.gather_faces(folders, tmp_path / "faces-pts", "pts")
+    assert (with_pts / "helen" / "1.pts").is_file()
+    with pytest.raises(SystemExit, match="give each folder its own NAME"):
+        pretrain.face_folders([f"x={first}", f"x={second}"])
+    with pytest.raises(SystemExit, match="no such folder"):
+        pretrain.face_folders([str(tmp_path / "missing")])
