@@ -22,7 +22,7 @@ the first 480 in which the detector still finds the animated face are used),
 
     python data_scripts/pretrain.py ../shared/data/landmarks68/helen-train --work pretrain-work
 
-The README's eighth and ninth CK+ runs compare an MC-DCN pretrained on those photos and the
+The README's eighth to tenth CK+ runs compare an MC-DCN pretrained on those photos and the
 337 of AFW, with detected landmarks (672 faces stay usable, 7,800 clips; six epochs keep the
 number of training steps)::
 
