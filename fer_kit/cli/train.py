@@ -72,7 +72,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", metavar="RUN", default=None,
                         help="start from these weights where layers match: a run folder or .keras file (e.g. a "
                              "model pretrained on expression photos), 'synthetic' (the kit's networks pretrained on "
-                             "synthetic clips of 480 faces), 'auto' (those where the kit ships them for the model "
+                             "synthetic clips of hundreds of faces), 'auto' (those where the kit ships them for the model "
                              "and preset, else none: the kit recipe) or 'none' (from scratch: the paper recipe)")
 
 

@@ -13,13 +13,14 @@
   training on all of them 0.92. With the paper's SGD recipe the face stream barely
   learned on CK+ (training loss still 1.5 after 30 epochs). The run starts from the
   weights the kit ships for the model and preset (``init="auto"``,
-  :mod:`fer_kit.model.pretrained`: the networks pretrained on synthetic clips of 480 faces),
-  from scratch where it ships none; the ``paper`` recipe always starts from scratch.
+  :mod:`fer_kit.model.pretrained`: the networks pretrained on synthetic clips of hundreds of
+  faces), from scratch where it ships none; the ``paper`` recipe always starts from scratch.
   With the ``lite`` preset it trains *two members* (``members``, seeds ``seed`` and
   ``seed + 1``) and averages their outputs (:mod:`fer_kit.training.ensemble`): on the 77
   shared CK+ subjects (10 folds by subject) one MC-DCN scored 0.901 or 0.866 accuracy with
-  training seed 0 or 2, the five pairs measured 0.896-0.941. ``tiny`` (the course, grading)
-  and ``paper`` (not measured on a CPU) train one.
+  training seed 0 or 2, two averaged 0.891-0.941 over the nine pairs measured (README,
+  *Table 3 on real faces*). ``tiny`` (the course, grading) and ``paper`` (not measured on a
+  CPU) train one.
 
 A recipe value may depend on the preset: a dict from preset name to value
 (:func:`recipe_values`).
