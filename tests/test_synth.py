@@ -11,7 +11,9 @@ import pytest
 from fer_kit.datasets import index_dataset
 from fer_kit.datasets.synthetic.action_units import (
     EMOTION_PROTOTYPES,
+    SIDES,
     au_displacement,
+    mirror_activations,
     mouth_opening,
     smile_elevation,
     to_face_units,
@@ -62,6 +64,30 @@ def test_action_units_move_the_landmarks_the_facs_way(faces) -> None:
     symmetric = (neutral + neutral[mirror] * [-1, 1]) / 2
     d = au_displacement({"AU12": 1.0, "AU4": 1.0, "AU20": 1.0}, symmetric)
     np.testing.assert_allclose(d, d[mirror] * [-1, 1], atol=1e-12)
+    # contempt (R12A+R14A) raises and tightens the right lip corner only; its mirror the left
+    right = au_displacement(EMOTION_PROTOTYPES["contempt"], symmetric)
+    assert right[48, 1] < -0.04 and right[48, 0] < -0.05  # up, and outward (the subject's right is -x)
+    assert np.abs(right[[54, 64]]).max() == 0.0  # the other corner stays
+    left = au_displacement(mirror_activations(EMOTION_PROTOTYPES["contempt"]), symmetric)
+    np.testing.assert_allclose(left, right[mirror] * [-1, 1], atol=1e-12)
+    with pytest.raises(ValueError, match="unknown side"):
+        au_displacement({"AU14:X": 1.0}, symmetric)
+
+
+def test_contempt_clips_show_either_side_and_leave_other_clips_as_they_were() -> None:
+    sides = set()
+    for seed in range(12):
+        apex = plan_clip("contempt", seed, length=24).frames[-1].activations
+        one_sided = {key for key in apex if ":" in key}
+        assert one_sided in ({"AU12:R", "AU14:R"}, {"AU12:L", "AU14:L"})
+        sides |= {key[-1] for key in one_sided}
+    assert sides == set(SIDES)
+    # a bilateral prototype draws nothing more than before contempt existed, so a folder of clips made
+    # then resumes with the same clips (these figures are those of the generator without contempt)
+    happy = plan_clip("happiness", 3, length=24)
+    assert happy.info == {"intensity": 0.9428, "onset": 0.1114, "apex": 0.5348, "blinks": 0, "talking": True}
+    assert happy.frames[-1].pose.cx == pytest.approx(114.2465061, abs=1e-6)
+    assert happy.frames[-1].activations["AU12"] == pytest.approx(0.7897583860, abs=1e-9)
 
 
 def test_the_smiling_astronaut_is_neutralised(astronaut) -> None:
@@ -100,6 +126,18 @@ def test_smile_folds_darken_the_nasolabial_region(astronaut) -> None:
     assert shaded[y - 20 : y + 20, x - 20 : x + 5].mean() < 178  # beside the mouth corner
     assert shaded[:60].min() == 180  # nothing on the forehead
     assert np.array_equal(render_folds(flat, moved, to_px, 70.0, {}), flat)
+
+
+def test_a_one_sided_dimple_shades_one_side_only(astronaut) -> None:
+    pose = Pose(128, 128, 70, 0.0)
+    to_px = astronaut.to_pixels(pose)
+    activations = {"AU14:R": 1.0, "AU12:R": 0.5}
+    moved = astronaut.moved_units(activations)
+    flat = np.full((256, 256, 3), 180, np.uint8)
+    shaded = render_folds(flat, moved, to_px, 70.0, activations)
+    right, left = (to_px(moved[[i]])[0].astype(int) for i in (48, 54))  # the subject's right is image left
+    assert shaded[right[1] - 15 : right[1] + 15, right[0] - 20 : right[0] + 5].mean() < 178
+    assert shaded[left[1] - 15 : left[1] + 15, left[0] - 5 : left[0] + 20].min() == 180
 
 
 def test_an_opened_jaw_shows_a_dark_mouth(astronaut) -> None:
@@ -182,10 +220,17 @@ def test_rerun_resumes_and_other_settings_are_refused(tmp_path: Path) -> None:
 
 
 def test_bad_generator_arguments(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="contempt"):
-        generate_synthetic(tmp_path, emotions=("contempt",), **SMALL)
+    with pytest.raises(ValueError, match="boredom"):
+        generate_synthetic(tmp_path, emotions=("boredom",), **SMALL)
     with pytest.raises(ValueError, match="codec"):
         generate_synthetic(tmp_path, codec="h265", **SMALL)
+
+
+def test_contempt_clips_are_written_and_indexed_as_ck_plus_labels_them(tmp_path: Path) -> None:
+    table = generate_synthetic(tmp_path / "ct", emotions=("contempt", "happiness"), **SMALL)
+    assert sorted(table["label"]) == ["contempt", "happiness"]
+    index = index_dataset(tmp_path / "ct", "synthetic")
+    assert set(index["label"]) == {"contempt", "happiness"}
 
 
 def test_make_clip_in_memory(faces) -> None:
@@ -231,11 +276,11 @@ def test_cli_synth_and_index(tmp_path: Path, capsys) -> None:
     from fer_kit.cli import main
 
     code = main(["data", "synth", str(tmp_path / "d"), "--per-class", "1", "--length", "4", "--size", "192",
-                 "--emotions", "fear", "--no-progress", "--json"])
+                 "--emotions", "fear", "contempt", "--no-progress", "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["clips"] == 1 and report["per_label"] == {"fear": 1}
+    assert code == 0 and report["clips"] == 2 and report["per_label"] == {"fear": 1, "contempt": 1}
     code = main(["data", "index", str(tmp_path / "d"), "--dataset", "synthetic", "--csv", str(tmp_path / "i.csv")])
-    assert code == 0 and "1 clips, 1 subjects" in capsys.readouterr().out
+    assert code == 0 and "2 clips, 1 subjects" in capsys.readouterr().out
     assert (tmp_path / "i.csv").read_text().startswith("source,label,subject,dataset")
     assert main(["data", "index", str(tmp_path), "--dataset", "savee"]) == 2
     assert "DC_a01.avi" in capsys.readouterr().err

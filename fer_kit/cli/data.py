@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from fer_kit.errors import UsageError
+from fer_kit.labels import EMOTIONS, EXTRA_EMOTIONS
 
 from ._shared import command_group, subcommand
 
 ORDER = 10
 
-EMOTION_CHOICES = ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
+EMOTION_CHOICES = (*EMOTIONS, *EXTRA_EMOTIONS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         synth.add_argument("--max-faces", type=int, help="use at most this many photos of --faces")
         synth.add_argument("--per-class", type=int, default=8,
                            help="clips per emotion (default 8); clip k animates photo k mod n, so up to N photos are used")
-        synth.add_argument("--emotions", nargs="+", choices=EMOTION_CHOICES, default=list(EMOTION_CHOICES))
+        synth.add_argument("--emotions", nargs="+", choices=EMOTION_CHOICES, default=list(EMOTIONS),
+                           help="emotions to make (default: the seven of SAVEE; add contempt for CK+'s seventh)")
         synth.add_argument("--length", type=int, default=24, help="frames per clip at 25 fps (default 24)")
         synth.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
         synth.add_argument("--seed", type=int, default=0)

@@ -4,18 +4,20 @@ A corpus like CK+ (202 sequences of 77 people) is little to learn both what an e
 does to a face and how a new face looks. The kit's synthetic clips
 (:mod:`fer_kit.datasets.synthetic`, ``fer-kit data synth --faces DIR``) teach the first with
 hundreds of identities: each face photo is animated through the action units of every
-emotion, neutral first, then the apex, as in CK+'s sequences (six emotions, no contempt:
-the generator has no prototype for it). ``data_scripts/pretrain.py`` animates face photos
-of the iBUG 300-W set, caches the clips with the ``lite`` preset and trains each network on
-them with the ``kit`` recipe: MC-DCN on 672 HELEN and AFW faces (7,800 clips, landmarks from
-the kit's detector), which lifted its macro-F1 on unseen CK+ subjects over 480 faces (README,
-*Table 3 on real faces*); C3D, the frame CNN and the landmark network on 480 HELEN faces
-(2,880 clips). The weights are stored here as float16 ``.npz`` files (one array per weight,
-``LAYER/INDEX``, plus a JSON ``meta`` record of how they were made: :func:`pretrained_meta`).
+emotion, neutral first, then the apex, as in CK+'s sequences. ``data_scripts/pretrain.py``
+animates face photos of the iBUG 300-W set, caches the clips with the ``lite`` preset and
+trains each network on them with the ``kit`` recipe: MC-DCN on 672 HELEN and AFW faces with
+the detector's landmarks, through CK+'s seven emotions (9,100 clips; contempt is the
+generator's one-sided prototype R12A+R14A), so its classifier too is kept on CK+; C3D, the
+frame CNN and the landmark network on 480 HELEN faces through the six others (2,880 clips).
+README, *Table 3 on real faces*, gives what each pretraining did on unseen CK+ subjects. The
+weights are stored here as float16 ``.npz`` files (one array per weight, ``LAYER/INDEX``, plus
+a JSON ``meta`` record of how they were made: :func:`pretrained_meta`).
 
 ``fer-kit train`` and ``fer-kit cv`` start from them by default (``TrainConfig.init="auto"``,
 the ``kit`` recipe's setting) where the kit ships weights for the model and preset; the
-classifier of a corpus with other classes starts fresh (:mod:`fer_kit.training.transfer`).
+classifier is copied too when the corpus has the same classes, and starts fresh otherwise
+(:mod:`fer_kit.training.transfer`).
 ``--init none`` (and the ``paper`` recipe) trains from scratch, as the paper does.
 HELEN and AFW are Flickr photos under the 300-W terms, for non-commercial research and teaching
 only, and so are these weights (as the 68-point landmark model the kit uses).

@@ -18,7 +18,7 @@
   With the ``lite`` preset it trains *two members* (``members``, seeds ``seed`` and
   ``seed + 1``) and averages their outputs (:mod:`fer_kit.training.ensemble`): on the 77
   shared CK+ subjects (10 folds by subject) one MC-DCN scored 0.901 or 0.866 accuracy with
-  training seed 0 or 2, two averaged 0.891-0.941 over the nine pairs measured (README,
+  training seed 0 or 2, two averaged 0.891-0.941 over the eleven pairs measured (README,
   *Table 3 on real faces*). ``tiny`` (the course, grading) and ``paper`` (not measured on a
   CPU) train one.
 

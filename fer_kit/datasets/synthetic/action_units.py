@@ -12,8 +12,14 @@ the apex of a clearly posed expression (e.g. AU26 lowers the chin by a third of 
 The emotion prototypes follow the EMFACS / FACS Investigator's Guide tables (Ekman,
 Friesen & Hager 2002): happiness 6+12, sadness 1+4+15, surprise 1+2+5B+26, fear
 1+2+4+5+20+26, anger 4+5+7+23, disgust 9+15+16 (plus a little AU10, which the same tables
-list as the alternative disgust). Neutral has no AU; it gets the idle motion every clip
-gets (blinks, small mouth movement) in :mod:`fer_kit.datasets.synthetic.generate`.
+list as the alternative disgust), and contempt R12A+R14A, the one unilateral prototype: the
+lip corner of one side raised a little and tightened (the seventh class of CK+, Lucey et al.
+2010). Neutral has no AU; it gets the idle motion every clip gets (blinks, small mouth
+movement) in :mod:`fer_kit.datasets.synthetic.generate`.
+
+An activation key is an AU name (both sides) or, for a unilateral AU, the name and the
+side as FACS writes it after a colon: ``"AU14:R"`` acts on the subject's right half only
+(image left), ``"AU14:L"`` on the left; points on the midline move half as far.
 
 These are the motions the paper's local feature maps are built to see (paper 3.1, Table
 2): mouth corners and nasolabial folds (AU12, AU15, AU9, AU10, AU20), brows (AU1, AU2,
@@ -99,6 +105,16 @@ ACTION_UNITS: dict[str, _Table] = {
         (3, 13): (0.01, -0.02),
         (4, 12): (0.015, -0.02),
     },
+    # dimpler (buccinator): lip corner tightened and drawn back into the cheek, a little up; the lips
+    # beside it thin. Our own values, smaller than AU12's: in a frontal view the corner moves mostly sideways.
+    "AU14": {
+        (48, 54): (0.05, -0.025),
+        (60, 64): (0.045, -0.02),
+        (49, 53): (0.02, 0.008),
+        (59, 55): (0.02, -0.012),
+        (61, 63): (0.015, 0.005),
+        (67, 65): (0.015, -0.005),
+    },
     # lip corner depressor (depressor anguli oris)
     "AU15": {
         (48, 54): (0.0, 0.09),
@@ -166,9 +182,42 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     "fear": {"AU1": 1.0, "AU2": 0.7, "AU4": 0.6, "AU5": 1.0, "AU20": 1.0, "AU26": 0.5},
     "anger": {"AU4": 1.0, "AU5": 0.5, "AU7": 1.0, "AU23": 1.0},
     "disgust": {"AU9": 1.0, "AU15": 0.6, "AU16": 0.6, "AU10": 0.4},
+    # R12A+R14A: "A" (trace) intensity for AU12, the tightening the more visible of the two
+    "contempt": {"AU12:R": 0.5, "AU14:R": 1.0},
     "neutral": {},
 }
-"""AU weights of each emotion's apex (FACS Investigator's Guide prototypes)."""
+"""AU weights of each emotion's apex (FACS Investigator's Guide prototypes; ``:R`` one side only)."""
+
+SIDES: dict[str, float] = {"R": -1.0, "L": 1.0}
+"""FACS side letter -> the sign :func:`point_sides` gives that half (``R``: the subject's right, image left)."""
+
+
+def split_side(key: str) -> tuple[str, float | None]:
+    """``(AU name, side sign)`` of an activation key; the sign is ``None`` for a bilateral AU.
+
+    ``ValueError`` for an unknown side letter (``"AU14:X"``).
+    """
+    name, colon, letter = key.partition(":")
+    if not colon:
+        return name, None
+    if letter not in SIDES:
+        raise ValueError(f"unknown side {letter!r} in {key!r}; use {' or '.join(SIDES)}")
+    return name, SIDES[letter]
+
+
+def mirror_activations(activations: Mapping[str, float]) -> dict[str, float]:
+    """The same activations with the sides of unilateral AUs swapped (``AU14:R`` <-> ``AU14:L``)."""
+    swap = {"R": "L", "L": "R"}
+    mirrored = {}
+    for key, weight in activations.items():
+        name, colon, letter = key.partition(":")
+        mirrored[f"{name}:{swap.get(letter, letter)}" if colon else key] = weight
+    return mirrored
+
+
+def is_unilateral(activations: Mapping[str, float]) -> bool:
+    """Whether any key names one side only."""
+    return any(split_side(key)[1] is not None for key in activations)
 
 EYE_RIGHT = slice(36, 42)
 EYE_LEFT = slice(42, 48)
@@ -193,11 +242,14 @@ def to_face_units(landmarks: np.ndarray) -> np.ndarray:
     return (np.asarray(landmarks, dtype=np.float64) - origin) @ np.linalg.inv(axes)
 
 
-def _au_field(name: str, sides: np.ndarray) -> np.ndarray:
+def _au_field(name: str, sides: np.ndarray, only: float | None = None) -> np.ndarray:
+    """AU ``name``'s displacement of every point; ``only`` (a side sign) keeps one half, midline points at half."""
     field = np.zeros((68, 2))
     for points, (outward, down) in ACTION_UNITS[name].items():
         for i in points:
             field[i] = (outward * sides[i], down)
+    if only is not None:
+        field *= np.where(sides == only, 1.0, np.where(sides == 0.0, 0.5, 0.0))[:, None]
     return field
 
 
@@ -215,13 +267,15 @@ def au_displacement(activations: Mapping[str, float], face_units: np.ndarray) ->
     """Sum of AU displacement fields ``float64[68, 2]`` in face units for ``{AU: intensity}``.
 
     ``face_units`` are the neutral landmarks in face units (:func:`to_face_units`); they
-    decide which side "outward" points to. Unknown AU names raise ``KeyError``.
+    decide which side "outward" points to. A key ``"AU14:R"`` moves one half only
+    (:func:`split_side`). Unknown AU names raise ``KeyError``.
     """
     sides = point_sides(face_units)
     total = np.zeros((68, 2))
-    for name, weight in activations.items():
+    for key, weight in activations.items():
         if weight:
-            total += weight * _au_field(name, sides)
+            name, only = split_side(key)
+            total += weight * _au_field(name, sides, only)
     return total
 
 

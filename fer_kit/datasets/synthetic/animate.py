@@ -30,6 +30,8 @@ from fer_kit.datasets.synthetic.action_units import (
     au_displacement,
     blink_displacement,
     face_frame,
+    is_unilateral,
+    mirror_activations,
     mouth_opening,
     neutralising_displacement,
     to_face_units,
@@ -114,6 +116,10 @@ class _Expression:
         onset = float(rng.uniform(0.05, 0.35) * last)
         rise = float(rng.uniform(0.3, 0.5) * last)
         weights = {au: w * float(rng.uniform(0.8, 1.2)) for au, w in EMOTION_PROTOTYPES[emotion].items()}
+        # a one-sided expression (contempt) is shown on either side; the extra draw is made only for
+        # such prototypes, so the clips of the bilateral ones are the same as before it existed
+        if is_unilateral(weights) and rng.random() < 0.5:
+            weights = mirror_activations(weights)
         return cls(apex, onset, rise, weights)
 
     def activations(self, length: int) -> list[dict[str, float]]:

@@ -2,8 +2,9 @@
 
 Warping a photo moves its texture but cannot create the folds a contracting muscle
 raises: the nasolabial fold and the creases beside the mouth corners of a smile (AU12),
-the nose wrinkles of disgust (AU9), the vertical lines between lowered brows (AU4), the
-crow's feet and lower-lid furrow of a Duchenne smile (AU6). Those are the regions the
+the dimple beside a tightened lip corner (AU14), the nose wrinkles of disgust (AU9), the
+vertical lines between lowered brows (AU4), the crow's feet and lower-lid furrow of a
+Duchenne smile (AU6). Those are the regions the
 paper's attention model favours (paper 3.1, Table 2, Figure 2), so the synthetic clips
 must show them. Each fold is a quadratic Bezier curve placed relative to the moved
 landmarks (face units, see :mod:`fer_kit.datasets.synthetic.action_units`), drawn as a dark line
@@ -19,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from fer_kit.datasets.synthetic.action_units import SIDES, split_side
 
 MIRROR = {17: 26, 21: 22, 31: 35, 36: 45, 39: 42, 40: 47, 41: 46, 48: 54, 2: 14}
 """Right-side landmark -> its left-side partner, for the folds defined on the subject's right."""
@@ -41,7 +44,7 @@ class Fold:
 FOLDS: tuple[Fold, ...] = (
     Fold("nasolabial", {"AU12": 0.9, "AU9": 0.6, "AU10": 0.6, "AU6": 0.2},
          ((31, (0.07, -0.04)), (48, (0.17, -0.18)), (48, (0.09, 0.13))), width=0.028, highlight=0.035),
-    Fold("mouth_corner", {"AU12": 0.8, "AU20": 0.4},
+    Fold("mouth_corner", {"AU12": 0.8, "AU14": 0.8, "AU20": 0.4},
          ((48, (0.035, -0.05)), (48, (0.075, 0.0)), (48, (0.035, 0.06))), width=0.018, highlight=0.025),
     Fold("marionette", {"AU15": 0.9},
          ((48, (0.02, 0.03)), (48, (0.06, 0.12)), (48, (0.06, 0.22))), width=0.02, highlight=0.025),
@@ -71,9 +74,20 @@ LIGHT_GAIN = 0.14
 """Luminance gained along the highlight at full depth."""
 
 
-def fold_depth(fold: Fold, activations: Mapping[str, float]) -> float:
-    """Depth in [0, 1.2] of ``fold`` for ``{AU: intensity}``."""
-    return float(min(1.2, sum(w * max(activations.get(au, 0.0), 0.0) for au, w in fold.weights.items())))
+def fold_depth(fold: Fold, activations: Mapping[str, float], side: float | None = None) -> float:
+    """Depth in [0, 1.2] of ``fold`` for ``{AU: intensity}`` on ``side`` (a sign of :data:`SIDES`).
+
+    A unilateral AU (``"AU14:R"``) deepens the fold of its own side only, and a fold on the
+    midline (``side`` ``None``) half as much as a bilateral one.
+    """
+    total = 0.0
+    for key, level in activations.items():
+        name, only = split_side(key)
+        weight = fold.weights.get(name, 0.0)
+        if weight:
+            share = 1.0 if only is None else 0.5 if side is None else float(only == side)
+            total += weight * max(level, 0.0) * share
+    return float(min(1.2, total))
 
 
 def _anchor(points: np.ndarray, index: int | tuple[int, ...], mirror: bool) -> np.ndarray:
@@ -136,18 +150,22 @@ def render_folds(
     """
     import cv2
 
-    active = [(fold, fold_depth(fold, activations) * strength) for fold in FOLDS]
-    active = [(fold, depth) for fold, depth in active if depth > 0.02]
-    if not active:
-        return image
     curves = []
-    for fold, depth in active:
-        for curve in fold_curves(fold, face_units):
+    for fold in FOLDS:
+        fold_sides = (SIDES["R"], SIDES["L"]) if fold.mirrored else (None,)  # the order of fold_curves
+        depths = [fold_depth(fold, activations, side) * strength for side in fold_sides]
+        if max(depths) <= 0.02:
+            continue
+        for depth, curve in zip(depths, fold_curves(fold, face_units), strict=True):
+            if depth <= 0.02:
+                continue
             side = np.sign(curve[:, 0].mean() + 1e-9) if fold.mirrored else 1.0
             reference = np.array([fold.light_side[0] * side, fold.light_side[1]])
             normal = _normal(curve)
             direction = normal * np.sign((normal @ reference).mean() + 1e-9)
             curves.append((fold, min(depth, 1.0), to_pixels(curve), to_pixels(curve + direction * fold.highlight)))
+    if not curves:
+        return image
     # shade only the folds' bounding box
     sigma = max(0.6, 0.02 * pixels_per_unit)
     every = np.concatenate([np.concatenate([c[2], c[3]]) for c in curves])
