@@ -207,17 +207,18 @@ def split_side(key: str) -> tuple[str, float | None]:
 
 def mirror_activations(activations: Mapping[str, float]) -> dict[str, float]:
     """The same activations with the sides of unilateral AUs swapped (``AU14:R`` <-> ``AU14:L``)."""
-    swap = {"R": "L", "L": "R"}
+    letters = {sign: letter for letter, sign in SIDES.items()}
     mirrored = {}
     for key, weight in activations.items():
-        name, colon, letter = key.partition(":")
-        mirrored[f"{name}:{swap.get(letter, letter)}" if colon else key] = weight
+        name, only = split_side(key)
+        mirrored[key if only is None else f"{name}:{letters[-only]}"] = weight
     return mirrored
 
 
 def is_unilateral(activations: Mapping[str, float]) -> bool:
     """Whether any key names one side only."""
     return any(split_side(key)[1] is not None for key in activations)
+
 
 EYE_RIGHT = slice(36, 42)
 EYE_LEFT = slice(42, 48)

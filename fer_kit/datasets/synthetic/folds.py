@@ -4,9 +4,8 @@ Warping a photo moves its texture but cannot create the folds a contracting musc
 raises: the nasolabial fold and the creases beside the mouth corners of a smile (AU12),
 the dimple beside a tightened lip corner (AU14), the nose wrinkles of disgust (AU9), the
 vertical lines between lowered brows (AU4), the crow's feet and lower-lid furrow of a
-Duchenne smile (AU6). Those are the regions the
-paper's attention model favours (paper 3.1, Table 2, Figure 2), so the synthetic clips
-must show them. Each fold is a quadratic Bezier curve placed relative to the moved
+Duchenne smile (AU6). Those are the regions the paper's attention model favours (paper
+3.1, Table 2, Figure 2), so the synthetic clips must show them. Each fold is a quadratic Bezier curve placed relative to the moved
 landmarks (face units, see :mod:`fer_kit.datasets.synthetic.action_units`), drawn as a dark line
 (the furrow's shadow) with a lighter line beside it (the bulging skin's highlight),
 tapered at its ends, blurred, and multiplied into the image with a depth that follows
